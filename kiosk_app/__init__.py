@@ -1,0 +1,1 @@
+"""Kiosk app for elderly cardholders and branch staff (Kivy)."""

@@ -1,0 +1,140 @@
+"""SSC One Card server: ``create_app()`` builds the Flask application. Nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server.config import Config, TestingConfig, load_env
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+access_log = logging.getLogger("server.access")
+
+
+def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
+    """Build the app. ``config`` is a mapping of overrides (``TESTING: True`` selects the testing
+    defaults), or the string ``"testing"``."""
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    testing = config == "testing" or (isinstance(config, Mapping) and bool(config.get("TESTING")))
+    base = TestingConfig if testing else Config
+    app.config.from_object(base)
+    app.config.update(load_env())
+    if isinstance(config, Mapping):
+        app.config.update(config)
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "onecard.db"
+        )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from server.logs import configure_logging
+
+    configure_logging(app.config["SSC_LOG_LEVEL"], app.config["SSC_LOG_JSON"])
+
+    _init_secrets(app)
+    _init_extensions(app)
+    _init_request_hooks(app)
+
+    from server.errors import register_error_handlers
+
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _init_secrets(app: Flask) -> None:
+    from server.security.keys import load_keyring
+    from server.security.pii import PiiCipher
+
+    keys_dir = app.config.get("SSC_KEYS_DIR") or os.path.join(app.instance_path, "keys")
+    keyring = load_keyring(keys_dir)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = keyring.secret_key
+    app.extensions["ssc.keyring"] = keyring
+    app.extensions["ssc.pii"] = PiiCipher(keyring)
+
+
+def _init_extensions(app: Flask) -> None:
+    from server.db_types import configure_sqlite
+    from server.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["SSC_RATELIMIT_STORAGE_URI"]
+    app.config["RATELIMIT_ENABLED"] = app.config["SSC_RATELIMIT_ENABLED"]
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    limiter.init_app(app)
+    hops = int(app.config.get("SSC_TRUST_PROXY_HOPS") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+    # Import every model module so metadata (and Alembic) see all tables.
+    import server.models  # noqa: F401
+
+
+def _init_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        # Path only, never the query string or body: they can carry personal data.
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round(elapsed_ms, 2),
+                "actor": g.get("actor_label"),
+            },
+        )
+        return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from mobile_api import create_blueprint as mobile_blueprint
+    from server.apidoc import docs_bp
+    from server.health import bp as health_bp
+    from server.registry.api import bp as registry_bp
+    from server.security.api import bp as security_bp
+    from server.security.api import dept_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(docs_bp)
+    app.register_blueprint(security_bp, url_prefix="/staff/v1")
+    app.register_blueprint(registry_bp, url_prefix="/staff/v1")
+    app.register_blueprint(dept_bp, url_prefix="/dept/v1")
+    app.register_blueprint(mobile_blueprint(), url_prefix="/mobile/v1")
+
+
+def _register_cli(app: Flask) -> None:
+    from server.ledger.cli import ledger_cli
+    from server.registry.cli import seed_cli
+    from server.security.cli import audit_cli, keys_cli, staff_cli
+
+    for group in (audit_cli, keys_cli, staff_cli, seed_cli, ledger_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,96 @@
+"""Configuration classes. Values come from the class, then from ``SSC_*`` environment variables.
+
+Every variable is listed in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    # Database: SQLite under instance/ unless DATABASE_URL names another (PostgreSQL in production).
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Secrets: generated under instance/keys on first run when not given.
+    SECRET_KEY: str | None = None
+    SSC_KEYS_DIR: str | None = None  # default: <instance>/keys
+
+    # Requests
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # 1 MiB: larger bodies get 413
+    SSC_TRUST_PROXY_HOPS = 0  # X-Forwarded-For hops to trust behind a load balancer
+
+    # Staff sessions
+    SSC_STAFF_TOKEN_TTL_MINUTES = 480
+    SSC_CARDHOLDER_TOKEN_TTL_MINUTES = 60 * 24 * 30
+
+    # Rate limits (Flask-Limiter); memory:// is per process, use redis:// past one machine.
+    SSC_RATELIMIT_STORAGE_URI = "memory://"
+    SSC_RATELIMIT_SIGNIN = "10 per minute;50 per hour"
+    SSC_RATELIMIT_ENABLED = True
+
+    # Cards
+    SSC_PIN_MAX_TRIES = 3
+    SSC_CARD_VALIDITY_YEARS = 10
+
+    # Logging
+    SSC_LOG_LEVEL = "INFO"
+    SSC_LOG_JSON = True
+
+    TESTING = False
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SSC_LOG_JSON = True
+    SSC_RATELIMIT_ENABLED = True
+    # argon2 at its production cost makes the suite slow; tests keep the algorithm, not the cost.
+    SSC_PASSWORD_HASH_FAST = True
+
+
+# Environment variables read by load_env(); name -> converter.
+ENV_VARS: dict[str, Any] = {
+    "SSC_KEYS_DIR": str,
+    "SSC_TRUST_PROXY_HOPS": int,
+    "SSC_STAFF_TOKEN_TTL_MINUTES": int,
+    "SSC_CARDHOLDER_TOKEN_TTL_MINUTES": int,
+    "SSC_RATELIMIT_STORAGE_URI": str,
+    "SSC_RATELIMIT_SIGNIN": str,
+    "SSC_RATELIMIT_ENABLED": _env_bool,
+    "SSC_PIN_MAX_TRIES": int,
+    "SSC_CARD_VALIDITY_YEARS": int,
+    "SSC_LOG_LEVEL": str,
+    "SSC_LOG_JSON": _env_bool,
+    "SSC_MAX_CONTENT_LENGTH": int,
+}
+
+
+def load_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Overrides from the environment: ``SSC_*`` variables, ``DATABASE_URL`` and ``SSC_SECRET_KEY``."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, Any] = {}
+    for name, convert in ENV_VARS.items():
+        if name in environ and environ[name] != "":
+            key = "MAX_CONTENT_LENGTH" if name == "SSC_MAX_CONTENT_LENGTH" else name
+            out[key] = convert(environ[name])
+    if environ.get("DATABASE_URL"):
+        out["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
+    if environ.get("SSC_SECRET_KEY"):
+        out["SECRET_KEY"] = environ["SSC_SECRET_KEY"]
+    return out
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the ``postgres://`` and ``postgresql://`` forms and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url

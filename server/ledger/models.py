@@ -1,0 +1,1 @@
+"""Ledger models (placeholder until the ledger lands)."""

@@ -1,0 +1,5 @@
+"""Imports every domain's models so SQLAlchemy metadata and Alembic see the whole schema."""
+
+from server.ledger import models as ledger_models  # noqa: F401
+from server.registry import models as registry_models  # noqa: F401
+from server.security import models as security_models  # noqa: F401

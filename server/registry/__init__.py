@@ -1,0 +1,1 @@
+"""Persons, cards, card lifecycle, one-person-one-card, cities."""

@@ -1,0 +1,1 @@
+"""Actors, permissions and data scopes, personal-data encryption, and the audit chain."""

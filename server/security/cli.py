@@ -1,0 +1,73 @@
+"""Operator commands: ``flask audit verify``, ``flask keys rotate-pii``, ``flask staff create``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from server.clock import utcnow
+from server.extensions import db
+
+audit_cli = click.Group("audit", help="审计日志 Audit log.")
+keys_cli = click.Group("keys", help="密钥管理 Keys.")
+staff_cli = click.Group("staff", help="工作人员账号 Staff accounts.")
+
+
+@audit_cli.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 if any row was edited, inserted or deleted."""
+    from server.security.audit import verify_chain
+
+    report = verify_chain(db.session)
+    click.echo(json.dumps({"ok": report.ok, "events": report.events, "problems": report.problems}))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@keys_cli.command("rotate-pii")
+@with_appcontext
+def rotate_pii() -> None:
+    """Add a new personal-data encryption key and make it active, then re-encrypt every value."""
+    from server.registry.service import reencrypt_personal_data
+    from server.security.keys import add_pii_key, load_keyring
+    from server.security.pii import PiiCipher
+
+    keys_dir = current_app.config.get("SSC_KEYS_DIR") or os.path.join(
+        current_app.instance_path, "keys"
+    )
+    kid = add_pii_key(keys_dir)
+    current_app.extensions["ssc.pii"] = PiiCipher(load_keyring(keys_dir))
+    count = reencrypt_personal_data(db.session, utcnow())
+    click.echo(json.dumps({"active_key": kid, "reencrypted": count}))
+
+
+@staff_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--display-name", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["branch_staff", "city_admin", "department_officer", "auditor", "system_admin"]),
+)
+@click.option("--city", "city_code", default=None, help="City code, e.g. 440100")
+@click.option("--department", default=None)
+@click.password_option()
+@with_appcontext
+def staff_create(username, display_name, role, city_code, department, password) -> None:
+    """Create a staff user and print its TOTP secret once (scan the URI into an authenticator)."""
+    from server.security.rules import Role
+    from server.security.service import create_staff_user, new_totp_secret
+
+    now = utcnow()
+    user = create_staff_user(
+        db.session, None, username=username, display_name=display_name, password=password,
+        role=Role(role), city_code=city_code, department=department, now=now,
+    )  # fmt: skip
+    enrolment = new_totp_secret(db.session, user, None, now)
+    click.echo(f"created {username} ({role}); TOTP secret (shown once): {enrolment.secret}")
+    click.echo(enrolment.provisioning_uri)

@@ -1,0 +1,148 @@
+"""Who may do what, and where. Pure: no Flask, no database, no clock."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ActorKind(StrEnum):
+    STAFF = "staff"
+    CARDHOLDER = "cardholder"
+    DEPARTMENT = "department"
+    TERMINAL = "terminal"
+
+
+class Role(StrEnum):
+    BRANCH_STAFF = "branch_staff"  # 网点工作人员
+    CITY_ADMIN = "city_admin"  # 市级管理员
+    DEPARTMENT_OFFICER = "department_officer"  # 部门经办人
+    AUDITOR = "auditor"  # 审计员
+    SYSTEM_ADMIN = "system_admin"  # 系统管理员
+
+
+ROLE_NAMES = {
+    Role.BRANCH_STAFF: ("网点工作人员", "Branch staff"),
+    Role.CITY_ADMIN: ("市级管理员", "City administrator"),
+    Role.DEPARTMENT_OFFICER: ("部门经办人", "Department officer"),
+    Role.AUDITOR: ("审计员", "Auditor"),
+    Role.SYSTEM_ADMIN: ("系统管理员", "System administrator"),
+}
+
+# Departments that pay subsidies into cards or consume card services (seed §三(三)6).
+DEPARTMENTS = {
+    "human_resources": ("人力资源社会保障", "Human resources and social security"),
+    "finance": ("财政", "Finance"),
+    "transport": ("交通运输", "Transport"),
+    "culture_tourism": ("文化和旅游", "Culture and tourism"),
+    "civil_affairs": ("民政", "Civil affairs"),
+    "disabled_federation": ("残联", "Disabled persons' federation"),
+    "agriculture": ("农业农村", "Agriculture and rural affairs"),
+    "natural_resources": ("自然资源", "Natural resources"),
+    "housing": ("住房城乡建设", "Housing and urban-rural development"),
+    "provident_fund": ("住房公积金", "Housing provident fund"),
+}
+
+_BRANCH = frozenset(
+    {
+        "self.read",
+        "person.register",
+        "person.read",
+        "person.search",
+        "person.update",
+        "person.reveal",
+        "card.read",
+        "card.apply",
+        "card.issue",
+        "card.activate",
+        "card.report_loss",
+        "card.report_found",
+        "card.replace",
+        "card.seal",
+        "card.unseal_request",
+        "card.cancel",
+        "card.pin_verify",
+        "card.pin_reset",
+    }
+)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.BRANCH_STAFF: _BRANCH,
+    Role.CITY_ADMIN: _BRANCH
+    | {"card.produce", "card.unseal_approve", "staff.manage", "staff.read", "audit.read"},
+    Role.DEPARTMENT_OFFICER: frozenset({"self.read", "person.read", "person.search"}),
+    Role.AUDITOR: frozenset(
+        {"self.read", "audit.read", "audit.verify", "person.read", "card.read", "staff.read"}
+    ),
+    Role.SYSTEM_ADMIN: frozenset(
+        {"self.read", "staff.manage", "staff.read", "department_client.manage", "audit.read"}
+    ),
+}
+
+# Roles a city administrator may create; a system administrator may create any.
+CITY_ADMIN_CREATES = frozenset({Role.BRANCH_STAFF, Role.DEPARTMENT_OFFICER})
+
+# Permissions of actors that are not staff.
+KIND_PERMISSIONS: dict[ActorKind, frozenset[str]] = {
+    ActorKind.CARDHOLDER: frozenset({"cardholder.self"}),
+    ActorKind.DEPARTMENT: frozenset({"department.self"}),
+    ActorKind.TERMINAL: frozenset({"terminal.self"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever is making a request: a staff user, a cardholder, a department client or a terminal."""
+
+    kind: ActorKind
+    id: int
+    label: str
+    role: Role | None = None
+    city_code: str | None = None  # None: province-wide
+    department: str | None = None
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        if self.kind is ActorKind.STAFF and self.role is not None:
+            return ROLE_PERMISSIONS[self.role]
+        return KIND_PERMISSIONS.get(self.kind, frozenset())
+
+
+SYSTEM_ACTOR = Actor(kind=ActorKind.STAFF, id=0, label="system", role=None)
+
+
+def has_permission(actor: Actor, permission: str) -> bool:
+    return permission in actor.permissions
+
+
+def in_city_scope(actor: Actor, *city_codes: str | None) -> bool:
+    """Province-wide actors see every city; a city-scoped actor sees objects in its own city."""
+    if actor.city_code is None:
+        return True
+    return any(code == actor.city_code for code in city_codes if code)
+
+
+def can_create_role(creator: Actor, role: Role) -> bool:
+    if creator.role is Role.SYSTEM_ADMIN:
+        return True
+    return creator.role is Role.CITY_ADMIN and role in CITY_ADMIN_CREATES
+
+
+def password_problems(password: str, username: str) -> list[str]:
+    """Reasons a staff password is refused (empty list: acceptable)."""
+    problems = []
+    if len(password) < 12:
+        problems.append("too_short")
+    classes = sum(
+        bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+    )
+    if classes < 3:
+        problems.append("too_few_character_classes")
+    if username and username.lower() in password.lower():
+        problems.append("contains_username")
+    return problems
+
+
+MAX_FAILED_SIGN_INS = 5
+LOCKOUT_MINUTES = 15

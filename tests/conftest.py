@@ -1,0 +1,150 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``SSC_TEST_POSTGRES_URL`` (a server where databases may be created) or from
+a throw-away cluster started here when the server binaries exist. With ``REQUIRE_POSTGRES=1`` a
+missing PostgreSQL fails the run instead of skipping its half.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from server import create_app
+from server.config import normalise_database_url
+from server.extensions import db
+from tools.pgcluster import PgCluster, find_bindir
+
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+REFERENCE_TABLES = {"city"}
+
+
+def pytest_configure(config):
+    # Personal data must never reach a log; tests capture JSON logs to check that.
+    os.environ.setdefault("SSC_LOG_JSON", "1")
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A URL to a PostgreSQL server (its maintenance database), or None."""
+    given = os.environ.get("SSC_TEST_POSTGRES_URL")
+    if given:
+        yield normalise_database_url(given)
+        return
+    if find_bindir() is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but no PostgreSQL server binaries were found")
+        yield None
+        return
+    cluster = PgCluster(str(tmp_path_factory.mktemp("pg") / "cluster"))
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+def _create_schema(url: str) -> None:
+    from server.registry.rules import CITIES
+    from server.registry.service import city_rows
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        db.metadata.create_all(conn)
+        conn.execute(db.metadata.tables["city"].insert(), city_rows(CITIES))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(postgres_server, tmp_path_factory):
+    """Schema built once per backend; each test empties the tables it wrote."""
+    # Import the models so metadata is complete before create_all.
+    import server.models  # noqa: F401
+
+    urls: dict[str, str] = {}
+    sqlite_path = tmp_path_factory.mktemp("sqlite") / "test.db"
+    urls["sqlite"] = f"sqlite:///{sqlite_path}"
+    _create_schema(urls["sqlite"])
+    if postgres_server is not None:
+        import psycopg
+
+        base = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "onecard_test"')
+            conn.execute('CREATE DATABASE "onecard_test"')
+        urls["postgresql"] = postgres_server.rsplit("/", 1)[0] + "/onecard_test"
+        _create_schema(urls["postgresql"])
+    return urls
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, database_urls):
+    name = request.param
+    if name == "sqlite" and request.node.get_closest_marker("postgres_only"):
+        pytest.skip("concurrency test: PostgreSQL only")
+    if name not in database_urls:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but PostgreSQL is not available")
+        pytest.skip("PostgreSQL not available")
+    return name
+
+
+def _empty_tables(app) -> None:
+    with app.app_context():
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_config(backend, database_urls, keys_dir):
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_urls[backend],
+        "SSC_KEYS_DIR": keys_dir,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    yield app
+    _empty_tables(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app):
+    """``db.session`` inside an app context, for service-level tests."""
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+@pytest.fixture
+def now():
+    return datetime(2026, 11, 20, 2, 30, tzinfo=UTC)  # 10:30 in Guangzhou
