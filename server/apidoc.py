@@ -176,7 +176,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 }
             )
         if meta["query"] is not None:
-            qschema = components.get(ref(meta["query"], "validation")["$ref"].rsplit("/", 1)[-1], {})
+            qschema = components.get(
+                ref(meta["query"], "validation")["$ref"].rsplit("/", 1)[-1], {}
+            )
             required = set(qschema.get("required", []))
             for name, prop in qschema.get("properties", {}).items():
                 parameters.append(
@@ -239,7 +241,11 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "staffToken": {"type": "http", "scheme": "bearer", "description": "工作人员令牌 Staff"},
+                "staffToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "工作人员令牌 Staff",
+                },
                 "cardholderToken": {
                     "type": "http",
                     "scheme": "bearer",

@@ -6,7 +6,7 @@ Every variable is listed in the README's configuration table; keep the two in st
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _env_bool(value: str) -> bool:
@@ -16,7 +16,7 @@ def _env_bool(value: str) -> bool:
 class Config:
     # Database: SQLite under instance/ unless DATABASE_URL names another (PostgreSQL in production).
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Secrets: generated under instance/keys on first run when not given.
@@ -73,7 +73,7 @@ ENV_VARS: dict[str, Any] = {
 
 
 def load_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Overrides from the environment: ``SSC_*`` variables, ``DATABASE_URL`` and ``SSC_SECRET_KEY``."""
+    """Overrides from the environment: ``SSC_*``, ``DATABASE_URL`` and ``SSC_SECRET_KEY``."""
     environ = dict(os.environ if environ is None else environ)
     out: dict[str, Any] = {}
     for name, convert in ENV_VARS.items():

@@ -19,8 +19,8 @@ IdPk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)
 class UTCDateTime(TypeDecorator[datetime]):
     """A moment in time, stored in UTC and always returned timezone-aware (UTC).
 
-    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text. Naive datetimes are refused so a
-    local time can never be written by mistake.
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text. Naive datetimes are refused,
+    so a local time can never be written by mistake.
     """
 
     impl = DateTime(timezone=True)

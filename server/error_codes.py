@@ -18,15 +18,21 @@ class ErrorSpec(NamedTuple):
 CATALOGUE: dict[str, ErrorSpec] = {
     # --- requests ---------------------------------------------------------------------------
     "request.bad_request": ErrorSpec(400, "请求无法处理", "Bad request"),
-    "request.malformed_json": ErrorSpec(400, "请求内容不是有效的 JSON", "Request body is not valid JSON"),
+    "request.malformed_json": ErrorSpec(
+        400, "请求内容不是有效的 JSON", "Request body is not valid JSON"
+    ),
     "request.not_found": ErrorSpec(404, "找不到请求的资源", "Not found"),
     "request.method_not_allowed": ErrorSpec(405, "不支持该请求方法", "Method not allowed"),
     "request.too_large": ErrorSpec(413, "请求内容过大", "Request body too large"),
     "request.unsupported_media_type": ErrorSpec(
-        415, "请求内容类型不受支持，请使用 application/json", "Unsupported media type; send application/json"
+        415,
+        "请求内容类型不受支持，请使用 application/json",
+        "Unsupported media type; send application/json",
     ),
     "request.validation_failed": ErrorSpec(422, "请求数据有误", "Request data is invalid"),
-    "request.rate_limited": ErrorSpec(429, "请求过于频繁，请稍后再试", "Too many requests; try again later"),
+    "request.rate_limited": ErrorSpec(
+        429, "请求过于频繁，请稍后再试", "Too many requests; try again later"
+    ),
     "request.idempotency_conflict": ErrorSpec(
         409, "同一幂等键已用于不同的请求", "Idempotency key already used for a different request"
     ),
@@ -38,16 +44,22 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "auth.totp_required": ErrorSpec(401, "请输入动态验证码", "One-time code required"),
     "auth.totp_incorrect": ErrorSpec(401, "动态验证码错误", "Wrong one-time code"),
     "auth.account_disabled": ErrorSpec(403, "账号已停用", "Account disabled"),
-    "auth.account_locked": ErrorSpec(423, "账号已锁定，请联系管理员", "Account locked; contact an administrator"),
+    "auth.account_locked": ErrorSpec(
+        423, "账号已锁定，请联系管理员", "Account locked; contact an administrator"
+    ),
     "auth.forbidden": ErrorSpec(403, "没有执行此操作的权限", "Not permitted"),
     "auth.out_of_scope": ErrorSpec(403, "该数据不在您的管辖范围内", "Outside your data scope"),
     "auth.totp_not_enrolled": ErrorSpec(409, "尚未绑定动态验证码", "One-time code not enrolled"),
-    "auth.totp_already_enrolled": ErrorSpec(409, "已绑定动态验证码", "One-time code already enrolled"),
+    "auth.totp_already_enrolled": ErrorSpec(
+        409, "已绑定动态验证码", "One-time code already enrolled"
+    ),
     "auth.username_taken": ErrorSpec(409, "用户名已存在", "Username already taken"),
     "auth.weak_password": ErrorSpec(422, "密码强度不足", "Password too weak"),
     # --- registry -----------------------------------------------------------------------------
     "person.invalid_id_number": ErrorSpec(422, "证件号码无效", "Invalid identity document number"),
-    "person.already_registered": ErrorSpec(409, "该证件号码已登记", "Identity number already registered"),
+    "person.already_registered": ErrorSpec(
+        409, "该证件号码已登记", "Identity number already registered"
+    ),
     "person.not_found": ErrorSpec(404, "找不到该人员", "Person not found"),
     "person.invalid_phone": ErrorSpec(422, "手机号码无效", "Invalid mobile phone number"),
     "person.deceased": ErrorSpec(409, "该人员已登记死亡", "Person is recorded as deceased"),
@@ -57,12 +69,18 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "city.unknown": ErrorSpec(422, "未知的城市代码", "Unknown city code"),
     "card.not_found": ErrorSpec(404, "找不到该社保卡", "Card not found"),
     "card.one_person_one_card": ErrorSpec(
-        409, "该人员已有一张可用的社保卡（一人一卡）", "Person already has a usable card (one person, one card)"
+        409,
+        "该人员已有一张可用的社保卡（一人一卡）",
+        "Person already has a usable card (one person, one card)",
     ),
-    "card.invalid_transition": ErrorSpec(409, "社保卡当前状态不允许该操作", "Card state does not allow this"),
+    "card.invalid_transition": ErrorSpec(
+        409, "社保卡当前状态不允许该操作", "Card state does not allow this"
+    ),
     "card.not_active": ErrorSpec(409, "社保卡未处于正常使用状态", "Card is not active"),
     "card.pin_incorrect": ErrorSpec(403, "密码错误", "Wrong PIN"),
-    "card.pin_locked": ErrorSpec(423, "密码已锁定，请到网点重置", "PIN locked; ask staff to reset it"),
+    "card.pin_locked": ErrorSpec(
+        423, "密码已锁定，请到网点重置", "PIN locked; ask staff to reset it"
+    ),
     "card.pin_weak": ErrorSpec(422, "密码过于简单，请换一个", "PIN too simple; choose another"),
     "card.pin_not_set": ErrorSpec(409, "尚未设置密码", "PIN not set"),
     "card.reason_required": ErrorSpec(422, "请填写原因", "A reason is required"),
@@ -81,8 +99,19 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "ledger.idempotency_conflict": ErrorSpec(
         409, "同一幂等键已用于不同的记账", "Idempotency key already used for a different entry"
     ),
+    "ledger.account_frozen": ErrorSpec(409, "账户已冻结", "Account frozen"),
+    "ledger.invalid_entry": ErrorSpec(422, "记账分录无效", "Invalid journal entry"),
+    "ledger.invalid_status_change": ErrorSpec(
+        409, "账户当前状态不允许该操作", "Account status does not allow this change"
+    ),
+    "ledger.balance_not_zero": ErrorSpec(
+        409, "账户余额不为零，不能关闭", "Account balance is not zero; it cannot be closed"
+    ),
     "bank.timeout": ErrorSpec(504, "银行系统响应超时", "Bank timed out"),
     "bank.account_closed": ErrorSpec(409, "银行账户已销户", "Bank account closed"),
     "bank.account_frozen": ErrorSpec(409, "银行账户已冻结", "Bank account frozen"),
     "bank.insufficient_funds": ErrorSpec(409, "银行账户余额不足", "Insufficient funds at the bank"),
+    "bank.idempotency_conflict": ErrorSpec(
+        409, "同一幂等键已用于不同的银行请求", "Idempotency key reused for another bank request"
+    ),
 }

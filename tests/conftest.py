@@ -44,7 +44,9 @@ def postgres_server(tmp_path_factory):
             pytest.fail("REQUIRE_POSTGRES=1 but no PostgreSQL server binaries were found")
         yield None
         return
-    cluster = PgCluster(str(tmp_path_factory.mktemp("pg") / "cluster"))
+    # A fresh directory under the system temp dir: as root the cluster runs as ``postgres``, which
+    # cannot enter pytest's private temp tree.
+    cluster = PgCluster()
     cluster.start()
     try:
         yield cluster.url
@@ -148,3 +150,96 @@ def session(app):
 @pytest.fixture
 def now():
     return datetime(2026, 11, 20, 2, 30, tzinfo=UTC)  # 10:30 in Guangzhou
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+
+class StaffHandle:
+    def __init__(self, user, token: str) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.role = user.role
+        self.city_code = user.city_code
+        self.token = token
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    @property
+    def actor(self):
+        from server.security.rules import Actor, ActorKind, Role
+
+        return Actor(
+            kind=ActorKind.STAFF,
+            id=self.id,
+            label=f"staff:{self.username}",
+            role=Role(self.role),
+            city_code=self.city_code,
+        )
+
+
+STAFF_PASSWORD = "Correct-Horse-9-Battery"
+
+
+@pytest.fixture
+def make_staff(app, now):
+    """Create a staff user with a ready token (sign-in itself is tested in tests/security)."""
+    from server.security.rules import ActorKind, Role
+    from server.security.service import create_staff_user, issue_token
+
+    counter = {"n": 0}
+
+    def make(
+        role: str = "branch_staff", city: str | None = "440100", department: str | None = None
+    ):
+        counter["n"] += 1
+        if role in ("auditor", "system_admin", "department_officer"):
+            city = None
+        if role == "department_officer" and department is None:
+            department = "finance"
+        with app.app_context():
+            user = create_staff_user(
+                db.session,
+                None,
+                username=f"{role.replace('_', '.')}{counter['n']}",
+                display_name=f"测试 {role}",
+                password=STAFF_PASSWORD,
+                role=Role(role),
+                city_code=city,
+                department=department,
+                now=now,
+            )
+            token = issue_token(db.session, ActorKind.STAFF, user.id, now, ttl=None)
+            db.session.commit()
+            handle = StaffHandle(user, token)
+            db.session.remove()
+        return handle
+
+    return make
+
+
+@pytest.fixture
+def branch(make_staff):
+    """A Guangzhou branch clerk."""
+    return make_staff("branch_staff", "440100")
+
+
+@pytest.fixture
+def city_admin(make_staff):
+    return make_staff("city_admin", "440100")
+
+
+def valid_id(region: str = "440106", birth: str = "19900101", seq: str = "123") -> str:
+    from server.registry.rules import check_digit
+
+    first17 = region + birth + seq
+    return first17 + check_digit(first17)
+
+
+@pytest.fixture
+def person_payload():
+    return {
+        "id_number": valid_id(),
+        "name": "张三",
+        "city_code": "440100",
+        "phone": "13812345678",
+    }

@@ -10,6 +10,7 @@ every server command runs through ``runuser``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import shutil
@@ -78,9 +79,18 @@ class PgCluster:
             os.chmod(self.base_dir, 0o700)
         if not self.data_dir.exists():
             self._run(
-                "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
-                "-E", "UTF8", "--locale=C", "--no-sync",
-            )  # fmt: skip
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
         port = free_port()
         self.port_file.write_text(str(port))
         options = [
@@ -93,17 +103,24 @@ class PgCluster:
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file),
-            "-o", " ".join(options), "-w", "-t", "60", "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            " ".join(options),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self.url
 
     def stop(self, remove: bool = True) -> None:
         if self.data_dir.exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
-            except subprocess.CalledProcessError:
-                pass
         if remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 

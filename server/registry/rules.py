@@ -5,6 +5,7 @@ Pure: no Flask, no database, no clock (dates are passed in).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -61,9 +62,38 @@ _CHECK_CHARS = "10X98765432"
 _ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
 # Mainland province-level codes (GB/T 2260) that begin a resident ID number.
 _PROVINCES = {
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
-    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
-}  # fmt: skip
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "21",
+    "22",
+    "23",
+    "31",
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+    "37",
+    "41",
+    "42",
+    "43",
+    "44",
+    "45",
+    "46",
+    "50",
+    "51",
+    "52",
+    "53",
+    "54",
+    "61",
+    "62",
+    "63",
+    "64",
+    "65",
+}
 
 
 class InvalidIdNumber(ValueError):
@@ -290,7 +320,7 @@ def pin_problems(pin: str, birth_date: date | None = None) -> list[str]:
     if len(set(pin)) == 1:
         problems.append("repeated")
     digits = [int(c) for c in pin]
-    steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(digits)}
     if steps in ({1}, {-1}):
         problems.append("sequence")
     if len(set(pin)) <= 2 and (pin[:3] == pin[3:] or pin[:2] * 3 == pin):

@@ -98,9 +98,12 @@ class EnrolOut(Schema):
 )
 def sign_in(body: SignInIn):
     token, user = service.sign_in_staff(
-        db.session, username=body.username, password=body.password, totp_code=body.totp,
+        db.session,
+        username=body.username,
+        password=body.password,
+        totp_code=body.totp,
         now=utcnow(),
-    )  # fmt: skip
+    )
     ttl = current_app.config["SSC_STAFF_TOKEN_TTL_MINUTES"] * 60
     return SignInOut(token=token, expires_in=ttl, user=_staff_out(user))
 
@@ -161,10 +164,16 @@ class StaffListOut(Schema):
 )
 def create_user(body: StaffCreateIn):
     user = service.create_staff_user(
-        db.session, current_actor(), username=body.username, display_name=body.display_name,
-        password=body.password, role=Role(body.role), city_code=body.city_code,
-        department=body.department, now=utcnow(),
-    )  # fmt: skip
+        db.session,
+        current_actor(),
+        username=body.username,
+        display_name=body.display_name,
+        password=body.password,
+        role=Role(body.role),
+        city_code=body.city_code,
+        department=body.department,
+        now=utcnow(),
+    )
     return _staff_out(user), 201
 
 
@@ -172,7 +181,9 @@ def create_user(body: StaffCreateIn):
 @require("staff.read")
 @endpoint(summary="工作人员列表 List staff users", response=StaffListOut)
 def list_users():
-    return StaffListOut(items=[_staff_out(u) for u in service.list_staff(db.session, current_actor())])
+    return StaffListOut(
+        items=[_staff_out(u) for u in service.list_staff(db.session, current_actor())]
+    )
 
 
 @bp.post("/users/<int:user_id>/totp/reset")
@@ -259,13 +270,20 @@ class DepartmentClientOut(Schema):
 )
 def create_department_client(body: DepartmentClientIn):
     client, key = service.create_department_client(
-        db.session, current_actor(), name=body.name, department=body.department,
-        city_code=body.city_code, now=utcnow(),
-    )  # fmt: skip
+        db.session,
+        current_actor(),
+        name=body.name,
+        department=body.department,
+        city_code=body.city_code,
+        now=utcnow(),
+    )
     out = DepartmentClientOut(
-        id=client.id, name=client.name, department=client.department,
-        city_code=client.city_code, api_key=key,
-    )  # fmt: skip
+        id=client.id,
+        name=client.name,
+        department=client.department,
+        city_code=client.city_code,
+        api_key=key,
+    )
     return out, 201
 
 

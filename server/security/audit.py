@@ -119,14 +119,16 @@ class ChainReport:
 
 
 def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the chain in ``seq`` order; report edited, missing or re-linked rows and a wrong head."""
+    """Walk the chain in ``seq`` order; report edited, missing, re-linked rows and a bad head."""
     problems: list[dict[str, Any]] = []
     prev_hash, expected_seq, count = GENESIS, 1, 0
     last_seen = 0
     while True:
         rows = (
             session.execute(
-                select(AuditEvent).where(AuditEvent.seq > last_seen).order_by(AuditEvent.seq)
+                select(AuditEvent)
+                .where(AuditEvent.seq > last_seen)
+                .order_by(AuditEvent.seq)
                 .limit(batch)
             )
             .scalars()

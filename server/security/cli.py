@@ -52,7 +52,9 @@ def rotate_pii() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["branch_staff", "city_admin", "department_officer", "auditor", "system_admin"]),
+    type=click.Choice(
+        ["branch_staff", "city_admin", "department_officer", "auditor", "system_admin"]
+    ),
 )
 @click.option("--city", "city_code", default=None, help="City code, e.g. 440100")
 @click.option("--department", default=None)
@@ -65,9 +67,16 @@ def staff_create(username, display_name, role, city_code, department, password) 
 
     now = utcnow()
     user = create_staff_user(
-        db.session, None, username=username, display_name=display_name, password=password,
-        role=Role(role), city_code=city_code, department=department, now=now,
-    )  # fmt: skip
+        db.session,
+        None,
+        username=username,
+        display_name=display_name,
+        password=password,
+        role=Role(role),
+        city_code=city_code,
+        department=department,
+        now=now,
+    )
     enrolment = new_totp_secret(db.session, user, None, now)
     click.echo(f"created {username} ({role}); TOTP secret (shown once): {enrolment.secret}")
     click.echo(enrolment.provisioning_uri)

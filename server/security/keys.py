@@ -11,6 +11,7 @@ Files are written with mode 0600. In production, ``SSC_KEYS_DIR`` points at a mo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -35,10 +36,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _read_or_create(path: Path, make: callable) -> bytes:  # type: ignore[valid-type]
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another worker created it first
             _write_private(path, make())
-        except FileExistsError:  # another worker created it first
-            pass
     return path.read_bytes()
 
 

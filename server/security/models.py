@@ -85,7 +85,7 @@ class AuditEvent(db.Model):
 
 
 class AuditHead(db.Model):
-    """The chain's head. Appending locks this row, so appends are serialised and ``seq`` is dense."""
+    """The chain's head. Appending locks this row: appends are serialised, ``seq`` is dense."""
 
     __tablename__ = "audit_head"
 

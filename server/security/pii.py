@@ -79,7 +79,7 @@ def mask_bank_account(value: str) -> str:
 
 
 def mask_name(value: str) -> str:
-    """``张三`` → ``张*``; ``欧阳娜娜`` → ``欧**娜``; Latin names keep the first letter of each word."""
+    """``张三`` → ``张*``; ``欧阳娜娜`` → ``欧**娜``; Latin names keep each word's first letter."""
     if not value:
         return value
     if value.isascii():

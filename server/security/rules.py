@@ -93,7 +93,7 @@ KIND_PERMISSIONS: dict[ActorKind, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Actor:
-    """Whoever is making a request: a staff user, a cardholder, a department client or a terminal."""
+    """Whoever makes a request: a staff user, a cardholder, a department client, a terminal."""
 
     kind: ActorKind
     id: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
@@ -100,9 +101,13 @@ def create_staff_user(
         if creator.city_code is not None and city_code != creator.city_code:
             raise DomainError("auth.out_of_scope")
     if role in (Role.BRANCH_STAFF, Role.CITY_ADMIN) and city_code is None:
-        raise DomainError("request.validation_failed", errors=[{"field": "body.city_code", "code": "missing"}])
+        raise DomainError(
+            "request.validation_failed", errors=[{"field": "body.city_code", "code": "missing"}]
+        )
     if role is Role.DEPARTMENT_OFFICER and department not in DEPARTMENTS:
-        raise DomainError("request.validation_failed", errors=[{"field": "body.department", "code": "invalid"}])
+        raise DomainError(
+            "request.validation_failed", errors=[{"field": "body.department", "code": "invalid"}]
+        )
     problems = password_problems(password, username)
     if problems:
         raise DomainError("auth.weak_password", problems=problems)
@@ -123,9 +128,16 @@ def create_staff_user(
     session.add(user)
     session.flush()
     audit.record(
-        session, creator, "staff.created", object_type="staff_user", object_id=user.id,
-        city_code=city_code, now=now, role=str(role), username=username,
-    )  # fmt: skip
+        session,
+        creator,
+        "staff.created",
+        object_type="staff_user",
+        object_id=user.id,
+        city_code=city_code,
+        now=now,
+        role=str(role),
+        username=username,
+    )
     session.commit()
     return user
 
@@ -150,10 +162,8 @@ def _check_password(session: Session, username: str, password: str, now: datetim
     ).scalar_one_or_none()
     hasher = password_hasher()
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             hasher.verify(hasher.hash(_DUMMY_PASSWORD), password + "x")
-        except VerificationError:
-            pass
         raise DomainError("auth.invalid_credentials")
     if not user.active:
         raise DomainError("auth.account_disabled")
@@ -174,9 +184,14 @@ def _count_failure(session: Session, user: StaffUser, now: datetime) -> None:
         user.locked_until = now + timedelta(minutes=LOCKOUT_MINUTES)
         user.failed_sign_ins = 0
         audit.record(
-            session, None, "staff.locked", object_type="staff_user", object_id=user.id,
-            city_code=user.city_code, now=now,
-        )  # fmt: skip
+            session,
+            None,
+            "staff.locked",
+            object_type="staff_user",
+            object_id=user.id,
+            city_code=user.city_code,
+            now=now,
+        )
     session.commit()
 
 
@@ -200,9 +215,14 @@ def new_totp_secret(
     user.totp_enrolled_at = None
     user.totp_last_step = None
     audit.record(
-        session, actor, "staff.totp_enrolment_started", object_type="staff_user",
-        object_id=user.id, city_code=user.city_code, now=now,
-    )  # fmt: skip
+        session,
+        actor,
+        "staff.totp_enrolment_started",
+        object_type="staff_user",
+        object_id=user.id,
+        city_code=user.city_code,
+        now=now,
+    )
     session.commit()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
     image = qrcode.make(uri, box_size=6, border=2)
@@ -241,9 +261,14 @@ def sign_in_staff(
     ttl = timedelta(minutes=current_app.config["SSC_STAFF_TOKEN_TTL_MINUTES"])
     token = issue_token(session, ActorKind.STAFF, user.id, now, ttl)
     audit.record(
-        session, staff_actor(user), "staff.signed_in", object_type="staff_user",
-        object_id=user.id, city_code=user.city_code, now=now,
-    )  # fmt: skip
+        session,
+        staff_actor(user),
+        "staff.signed_in",
+        object_type="staff_user",
+        object_id=user.id,
+        city_code=user.city_code,
+        now=now,
+    )
     session.commit()
     return token, user
 
@@ -255,7 +280,12 @@ def sign_out(session: Session, actor: Actor, token: str, now: datetime) -> None:
     if row is not None and row.revoked_at is None:
         row.revoked_at = now
         audit.record(
-            session, actor, "auth.signed_out", object_type=str(actor.kind), object_id=actor.id, now=now
+            session,
+            actor,
+            "auth.signed_out",
+            object_type=str(actor.kind),
+            object_id=actor.id,
+            now=now,
         )
         session.commit()
 
@@ -270,9 +300,14 @@ def reset_staff_totp(session: Session, actor: Actor, user_id: int, now: datetime
     user.totp_enrolled_at = None
     user.totp_last_step = None
     audit.record(
-        session, actor, "staff.totp_reset", object_type="staff_user", object_id=user.id,
-        city_code=user.city_code, now=now,
-    )  # fmt: skip
+        session,
+        actor,
+        "staff.totp_reset",
+        object_type="staff_user",
+        object_id=user.id,
+        city_code=user.city_code,
+        now=now,
+    )
     session.commit()
     return user
 
@@ -330,7 +365,9 @@ def create_department_client(
 ) -> tuple[DepartmentClient, str]:
     """A department system and its API key (shown once)."""
     if department not in DEPARTMENTS:
-        raise DomainError("request.validation_failed", errors=[{"field": "body.department", "code": "invalid"}])
+        raise DomainError(
+            "request.validation_failed", errors=[{"field": "body.department", "code": "invalid"}]
+        )
     client = DepartmentClient(
         name=name, department=department, city_code=city_code, active=True, created_at=now
     )
@@ -338,8 +375,14 @@ def create_department_client(
     session.flush()
     key = issue_token(session, ActorKind.DEPARTMENT, client.id, now, ttl=None)
     audit.record(
-        session, actor, "department_client.created", object_type="department_client",
-        object_id=client.id, city_code=city_code, now=now, department=department,
-    )  # fmt: skip
+        session,
+        actor,
+        "department_client.created",
+        object_type="department_client",
+        object_id=client.id,
+        city_code=city_code,
+        now=now,
+        department=department,
+    )
     session.commit()
     return client, key

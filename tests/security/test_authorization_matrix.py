@@ -1,0 +1,146 @@
+"""Every registered route against every kind of actor.
+
+The table below is the access policy written out by hand. A new route fails this test until it
+is added here, and a permission change fails it until the table agrees: access is never granted
+by accident.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from server.extensions import db
+from server.registry import service as registry
+from server.security.rules import ActorKind
+from server.security.service import create_department_client, issue_token
+from tests.conftest import valid_id
+
+STAFF_ROLES = ("branch_staff", "city_admin", "department_officer", "auditor", "system_admin")
+ALL_STAFF = frozenset(STAFF_ROLES)
+COUNTER = frozenset({"branch_staff", "city_admin"})
+PUBLIC = "public"
+
+POLICY: dict[str, frozenset[str] | str] = {
+    "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
+    "docs.openapi_json": PUBLIC,
+    "docs.docs_page": PUBLIC,
+    "docs.docs_static": PUBLIC,
+    "staff_auth.sign_in": PUBLIC,
+    "staff_auth.enrol_totp": PUBLIC,
+    "staff_auth.sign_out": ALL_STAFF,
+    "staff_auth.me": ALL_STAFF,
+    "staff_auth.create_user": frozenset({"city_admin", "system_admin"}),
+    "staff_auth.list_users": frozenset({"city_admin", "auditor", "system_admin"}),
+    "staff_auth.reset_totp": frozenset({"city_admin", "system_admin"}),
+    "staff_auth.audit_events": frozenset({"city_admin", "auditor", "system_admin"}),
+    "staff_auth.audit_verify": frozenset({"auditor"}),
+    "staff_auth.create_department_client": frozenset({"system_admin"}),
+    "department.department_whoami": frozenset({"department"}),
+    "registry.cities": ALL_STAFF,
+    "registry.register_person": COUNTER,
+    "registry.search_person": COUNTER | {"department_officer"},
+    "registry.get_person": COUNTER | {"department_officer", "auditor"},
+    "registry.update_person": COUNTER,
+    "registry.reveal": COUNTER,
+    "registry.apply_card": COUNTER,
+    "registry.get_card": COUNTER | {"auditor"},
+    "registry.events": COUNTER | {"auditor"},
+    "registry.produce": frozenset({"city_admin"}),
+    "registry.issue": COUNTER,
+    "registry.activate": COUNTER,
+    "registry.verify_pin": COUNTER,
+    "registry.reset_pin": COUNTER,
+    "registry.card_report_loss": COUNTER,
+    "registry.card_report_found": COUNTER,
+    "registry.card_cancel": COUNTER,
+    "registry.replace": COUNTER,
+    "registry.seal": COUNTER,
+    "registry.request_unseal": COUNTER,
+    "registry.decide_unseal": frozenset({"city_admin"}),
+    "mobile.me.me": frozenset({"cardholder"}),
+}
+
+ACTORS = ("anonymous", "cardholder", "department", *STAFF_ROLES)
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "SSC_RATELIMIT_ENABLED": False}
+
+
+@pytest.fixture
+def tokens(app, make_staff, now):
+    """A function giving a fresh bearer token for an actor name (sign-out revokes tokens)."""
+    staff = {role: make_staff(role) for role in STAFF_ROLES}
+    with app.app_context():
+        person = registry.register_person(
+            db.session,
+            staff["branch_staff"].actor,
+            id_number=valid_id(seq="555"),
+            name="李四",
+            city_code="440100",
+            now=now,
+        )
+        client_row, _ = create_department_client(
+            db.session, None, name="财政", department="finance", city_code=None, now=now
+        )
+        subjects = {
+            "cardholder": (ActorKind.CARDHOLDER, person.id),
+            "department": (ActorKind.DEPARTMENT, client_row.id),
+        }
+        subjects.update({role: (ActorKind.STAFF, s.id) for role, s in staff.items()})
+        db.session.remove()
+
+    def token(name: str) -> dict[str, str]:
+        if name == "anonymous":
+            return {}
+        kind, subject = subjects[name]
+        with app.app_context():
+            value = issue_token(db.session, kind, subject, now, ttl=None)
+            db.session.commit()
+            db.session.remove()
+        return {"Authorization": f"Bearer {value}"}
+
+    return token
+
+
+def concrete(rule: str) -> str:
+    rule = rule.replace("<path:filename>", "swagger-ui.css")
+    return re.sub(r"<(?:int:)?\w+>", "999999", rule)
+
+
+def test_every_route_has_a_policy(app):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules()}
+    assert endpoints - set(POLICY) == set(), "add new routes to POLICY"
+    assert set(POLICY) - endpoints == set(), "remove routes that no longer exist"
+
+
+def test_every_route_against_every_actor(app, client, tokens):
+    failures = []
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        policy = POLICY[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for actor in ACTORS:
+                kwargs = {"headers": tokens(actor)}
+                if method in ("POST", "PATCH", "PUT"):
+                    kwargs["json"] = {}
+                response = client.open(concrete(rule.rule), method=method, **kwargs)
+                code = (response.get_json(silent=True) or {}).get("code")
+                response.close()
+                checked += 1
+                if policy == PUBLIC:
+                    ok = response.status_code not in (401, 403)
+                elif actor == "anonymous":
+                    ok = response.status_code == 401 and code == "auth.unauthenticated"
+                elif actor in policy:
+                    ok = response.status_code not in (401,) and code != "auth.forbidden"
+                else:
+                    ok = response.status_code == 403 and code == "auth.forbidden"
+                if not ok:
+                    failures.append((rule.endpoint, method, actor, response.status_code, code))
+    assert checked > 250
+    assert failures == []
