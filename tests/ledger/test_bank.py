@@ -1,0 +1,205 @@
+"""The simulated bank: idempotent by key, injectable failures, thread-safe, never leaks numbers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from server.ledger.bank import (
+    BankAccountClosed,
+    BankError,
+    BankGateway,
+    BankResult,
+    BankTimeout,
+    SimulatedBank,
+)
+
+ACCOUNT = "6217003320012345678"
+OTHER = "6222021234567890123"
+
+
+@pytest.fixture
+def bank() -> SimulatedBank:
+    bank = SimulatedBank()
+    bank.open_account(ACCOUNT, 10_000)
+    bank.open_account(OTHER)
+    return bank
+
+
+def test_the_simulated_bank_is_a_gateway(bank):
+    assert isinstance(bank, BankGateway)
+
+
+def test_debit_and_credit_move_money_and_return_a_reference(bank):
+    debit = bank.debit(ACCOUNT, 2_500, "d-1")
+    credit = bank.credit(OTHER, 2_500, "c-1")
+    assert debit.ok and credit.ok
+    assert debit.reference and credit.reference and debit.reference != credit.reference
+    assert bank.balance(ACCOUNT) == 7_500
+    assert bank.balance(OTHER) == 2_500
+
+
+def test_a_retried_key_returns_the_first_result_and_moves_money_once(bank):
+    first = bank.debit(ACCOUNT, 1_000, "d-1")
+    again = bank.debit(ACCOUNT, 1_000, "d-1")
+    assert again == first
+    assert bank.balance(ACCOUNT) == 9_000
+    assert bank.movements == 1
+
+
+def test_a_key_reused_for_a_different_request_is_refused(bank):
+    bank.debit(ACCOUNT, 1_000, "d-1")
+    assert bank.debit(ACCOUNT, 1_001, "d-1").error == "bank.idempotency_conflict"
+    assert bank.credit(ACCOUNT, 1_000, "d-1").error == "bank.idempotency_conflict"
+    assert bank.balance(ACCOUNT) == 9_000
+
+
+def test_a_timeout_after_apply_then_a_retry_moves_money_once(bank):
+    bank.fail_next("timeout")
+    with pytest.raises(BankTimeout) as caught:
+        bank.debit(ACCOUNT, 1_000, "d-1")
+    assert caught.value.code == "bank.timeout"
+    assert bank.balance(ACCOUNT) == 9_000  # the bank did it; the caller did not hear back
+    assert bank.status("d-1").ok
+    retry = bank.debit(ACCOUNT, 1_000, "d-1")
+    assert retry.ok
+    assert retry == bank.status("d-1")
+    assert bank.balance(ACCOUNT) == 9_000
+    assert bank.movements == 1
+
+
+def test_a_timeout_before_apply_moves_nothing_and_a_retry_applies_once(bank):
+    bank.fail_next("timeout_before")
+    with pytest.raises(BankTimeout):
+        bank.credit(OTHER, 500, "c-1")
+    assert bank.status("c-1") is None
+    assert bank.balance(OTHER) == 0
+    assert bank.credit(OTHER, 500, "c-1").ok
+    assert bank.credit(OTHER, 500, "c-1").ok
+    assert bank.balance(OTHER) == 500
+    assert bank.movements == 1
+
+
+def test_queued_failures_are_used_one_call_at_a_time(bank):
+    bank.fail_next("timeout_before", "timeout")
+    with pytest.raises(BankTimeout):
+        bank.debit(ACCOUNT, 100, "d-1")
+    with pytest.raises(BankTimeout):
+        bank.debit(ACCOUNT, 100, "d-1")
+    assert bank.debit(ACCOUNT, 100, "d-1").ok
+    assert bank.balance(ACCOUNT) == 9_900
+
+
+@pytest.mark.parametrize(
+    ("state", "code"), [("closed", "bank.account_closed"), ("frozen", "bank.account_frozen")]
+)
+def test_a_closed_or_frozen_account_is_refused(bank, state, code):
+    bank.set_account_state(OTHER, state)
+    result = bank.credit(OTHER, 100, "c-1")
+    assert (result.ok, result.error) == (False, code)
+    assert bank.balance(OTHER) == 0
+    with pytest.raises(BankError) as caught:
+        result.raise_for_error()
+    assert caught.value.code == code
+    assert caught.value.to_domain_error().code == code
+
+
+def test_an_overdraft_is_refused(bank):
+    result = bank.debit(ACCOUNT, 10_001, "d-1")
+    assert result.error == "bank.insufficient_funds"
+    assert bank.balance(ACCOUNT) == 10_000
+
+
+def test_an_unknown_account_is_refused(bank):
+    assert bank.credit("6200000000000000000", 1, "c-1").error == "bank.invalid_account"
+
+
+@pytest.mark.parametrize("failure", ["account_closed", "account_frozen", "insufficient_funds"])
+def test_a_queued_refusal_applies_to_the_next_call_only(bank, failure):
+    bank.fail_next(failure)
+    assert bank.debit(ACCOUNT, 100, "d-1").error == f"bank.{failure}"
+    assert bank.debit(ACCOUNT, 100, "d-2").ok
+    assert bank.balance(ACCOUNT) == 9_900
+
+
+def test_an_ok_result_raises_nothing():
+    result = BankResult(ok=True, reference="R1")
+    assert result.raise_for_error() is result
+
+
+def test_the_closed_exception_has_its_own_type(bank):
+    bank.set_account_state(ACCOUNT, "closed")
+    with pytest.raises(BankAccountClosed):
+        bank.debit(ACCOUNT, 1, "d-1").raise_for_error()
+
+
+@pytest.mark.parametrize("amount", [0, -5, 1.5, True])
+def test_amounts_must_be_positive_int_fen(bank, amount):
+    with pytest.raises((TypeError, ValueError)):
+        bank.debit(ACCOUNT, amount, "d-1")
+    assert bank.movements == 0
+
+
+def test_unknown_failures_are_refused(bank):
+    with pytest.raises(ValueError):
+        bank.fail_next("explode")
+
+
+def test_account_numbers_never_appear_in_repr_results_or_errors(bank):
+    bank.set_account_state(OTHER, "frozen")
+    texts = [repr(bank), repr(bank.debit(ACCOUNT, 1, "d-1")), repr(bank.credit(OTHER, 1, "c-1"))]
+    bank.fail_next("timeout")
+    with pytest.raises(BankTimeout) as caught:
+        bank.debit(ACCOUNT, 1, "d-2")
+    texts.append(str(caught.value))
+    with pytest.raises(KeyError) as missing:
+        bank.balance("6200000000000000001")
+    texts.append(str(missing.value))
+    for text in texts:
+        assert ACCOUNT not in text
+        assert OTHER not in text
+        assert "6200000000000000001" not in text
+
+
+def test_many_threads_retrying_one_key_move_money_once(bank):
+    barrier = threading.Barrier(16)
+    results: list[BankResult | Exception] = []
+
+    def worker():
+        barrier.wait(timeout=10)
+        try:
+            results.append(bank.debit(ACCOUNT, 700, "same"))
+        except Exception as exc:  # pragma: no cover - surfaced by the assertion
+            results.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(results) == 16
+    assert len({r.reference for r in results if isinstance(r, BankResult)}) == 1
+    assert bank.balance(ACCOUNT) == 9_300
+    assert bank.movements == 1
+
+
+def test_many_threads_debiting_never_overdraw(bank):
+    barrier = threading.Barrier(20)
+    results: list[BankResult] = []
+    lock = threading.Lock()
+
+    def worker(i):
+        barrier.wait(timeout=10)
+        result = bank.debit(ACCOUNT, 1_000, f"d-{i}")
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sum(r.ok for r in results) == 10
+    assert {r.error for r in results if not r.ok} == {"bank.insufficient_funds"}
+    assert bank.balance(ACCOUNT) == 0
