@@ -67,6 +67,12 @@ def _init_secrets(app: Flask) -> None:
     app.extensions["ssc.keyring"] = keyring
     app.extensions["ssc.pii"] = PiiCipher(keyring)
 
+    from server.credentials.keys import IssuerKeyStore
+    from server.credentials.service import VerifierCache
+
+    app.extensions["ssc.issuer_keys"] = IssuerKeyStore(keyring)
+    app.extensions["ssc.verifier"] = VerifierCache()
+
 
 def _init_extensions(app: Flask) -> None:
     from server.db_types import configure_sqlite
@@ -118,23 +124,30 @@ def _init_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from mobile_api import create_blueprint as mobile_blueprint
     from server.apidoc import docs_bp
+    from server.credentials.api import bp as credentials_bp
     from server.health import bp as health_bp
     from server.registry.api import bp as registry_bp
     from server.security.api import bp as security_bp
     from server.security.api import dept_bp
+    from server.terminals.api import bp as terminals_bp
+    from server.terminals.api import terminal_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(security_bp, url_prefix="/staff/v1")
     app.register_blueprint(registry_bp, url_prefix="/staff/v1")
+    app.register_blueprint(credentials_bp, url_prefix="/staff/v1")
+    app.register_blueprint(terminals_bp, url_prefix="/staff/v1")
     app.register_blueprint(dept_bp, url_prefix="/dept/v1")
+    app.register_blueprint(terminal_bp, url_prefix="/terminal/v1")
     app.register_blueprint(mobile_blueprint(), url_prefix="/mobile/v1")
 
 
 def _register_cli(app: Flask) -> None:
     from server.ledger.cli import ledger_cli
     from server.registry.cli import seed_cli
-    from server.security.cli import audit_cli, keys_cli, staff_cli
+    from server.security.cli import audit_cli, keys_cli, sms_cli, staff_cli
+    from server.terminals.cli import terminals_cli
 
-    for group in (audit_cli, keys_cli, staff_cli, seed_cli, ledger_cli):
+    for group in (audit_cli, keys_cli, staff_cli, seed_cli, ledger_cli, sms_cli, terminals_cli):
         app.cli.add_command(group)

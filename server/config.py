@@ -34,11 +34,29 @@ class Config:
     # Rate limits (Flask-Limiter); memory:// is per process, use redis:// past one machine.
     SSC_RATELIMIT_STORAGE_URI = "memory://"
     SSC_RATELIMIT_SIGNIN = "10 per minute;50 per hour"
+    SSC_RATELIMIT_SMS_PHONE = "5 per hour"  # SMS codes sent to one phone number
+    SSC_RATELIMIT_SMS_ADDRESS = "20 per hour"  # SMS code requests from one client address
     SSC_RATELIMIT_ENABLED = True
+
+    # Cardholder sign-in by SMS code
+    SSC_SMS_SENDER = "outbox"  # outbox: development sender writing to the sms_outbox table
+    SSC_SMS_CODE_TTL_SECONDS = 300
+    SSC_SMS_RESEND_SECONDS = 60
 
     # Cards
     SSC_PIN_MAX_TRIES = 3
     SSC_CARD_VALIDITY_YEARS = 10
+
+    # E-card credentials
+    SSC_CERT_VALIDITY_DAYS = 7
+    SSC_ISSUER_KEY_LIFETIME_DAYS = 400
+    SSC_ECARD_PER_USE_CAP_FEN = 20000  # ¥200: small-amount password-free limit per use
+    SSC_SERVER_CODE_VALIDITY_S = 60
+    SSC_CREDENTIAL_CLOCK_SKEW_S = 30
+    SSC_PRESENTATION_TTL_S = 60
+
+    # Terminals: signed requests older or newer than this are refused (nonces kept twice as long)
+    SSC_TERMINAL_CLOCK_SKEW_S = 300
 
     # Logging
     SSC_LOG_LEVEL = "INFO"
@@ -63,9 +81,21 @@ ENV_VARS: dict[str, Any] = {
     "SSC_CARDHOLDER_TOKEN_TTL_MINUTES": int,
     "SSC_RATELIMIT_STORAGE_URI": str,
     "SSC_RATELIMIT_SIGNIN": str,
+    "SSC_RATELIMIT_SMS_PHONE": str,
+    "SSC_RATELIMIT_SMS_ADDRESS": str,
     "SSC_RATELIMIT_ENABLED": _env_bool,
+    "SSC_SMS_SENDER": str,
+    "SSC_SMS_CODE_TTL_SECONDS": int,
+    "SSC_SMS_RESEND_SECONDS": int,
     "SSC_PIN_MAX_TRIES": int,
     "SSC_CARD_VALIDITY_YEARS": int,
+    "SSC_CERT_VALIDITY_DAYS": int,
+    "SSC_ISSUER_KEY_LIFETIME_DAYS": int,
+    "SSC_ECARD_PER_USE_CAP_FEN": int,
+    "SSC_SERVER_CODE_VALIDITY_S": int,
+    "SSC_CREDENTIAL_CLOCK_SKEW_S": int,
+    "SSC_PRESENTATION_TTL_S": int,
+    "SSC_TERMINAL_CLOCK_SKEW_S": int,
     "SSC_LOG_LEVEL": str,
     "SSC_LOG_JSON": _env_bool,
     "SSC_MAX_CONTENT_LENGTH": int,

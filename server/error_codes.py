@@ -114,4 +114,81 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "bank.idempotency_conflict": ErrorSpec(
         409, "同一幂等键已用于不同的银行请求", "Idempotency key reused for another bank request"
     ),
+    # --- credentials (QR codes, e-card) --------------------------------------------------------
+    "credential.malformed": ErrorSpec(422, "无法识别的二维码", "Unreadable code"),
+    "credential.unknown_issuer": ErrorSpec(
+        403, "二维码签发方不受信任", "Code from an unknown issuer"
+    ),
+    "credential.bad_issuer_signature": ErrorSpec(403, "二维码证书签名无效", "Invalid certificate"),
+    "credential.certificate_expired": ErrorSpec(
+        403, "电子社保卡证书已过期，请联网刷新", "Certificate expired; go online to renew it"
+    ),
+    "credential.revoked": ErrorSpec(
+        403, "该卡已挂失、封存或注销", "Card reported lost, sealed or closed"
+    ),
+    "credential.bad_device_signature": ErrorSpec(403, "二维码签名无效", "Invalid code signature"),
+    "credential.expired": ErrorSpec(403, "二维码已过期，请刷新", "Code expired; refresh it"),
+    "credential.not_yet_valid": ErrorSpec(
+        403, "二维码时间有误，请校准手机时间", "Code time is in the future; check the phone's clock"
+    ),
+    "credential.wrong_scene": ErrorSpec(
+        403, "该二维码不能在此处使用", "Code not valid at this place"
+    ),
+    "credential.replayed": ErrorSpec(409, "该二维码已被使用", "Code already used"),
+    "credential.fallback_incorrect": ErrorSpec(
+        403, "数字码错误或已过期", "Wrong or expired number code"
+    ),
+    "ecard.too_many_channels": ErrorSpec(
+        409, "最多可在 3 个应用中签发电子社保卡", "At most 3 apps may hold the e-card"
+    ),
+    "ecard.invalid_public_key": ErrorSpec(422, "设备公钥无效", "Invalid device public key"),
+    "ecard.channel_not_found": ErrorSpec(404, "找不到该签发渠道", "E-card channel not found"),
+    "ecard.channel_revoked": ErrorSpec(409, "该签发渠道已注销", "E-card channel revoked"),
+    "ecard.no_card": ErrorSpec(409, "您还没有可用的社保卡", "You have no usable card"),
+    "issuer.key_not_found": ErrorSpec(404, "找不到该签发密钥", "Issuer key not found"),
+    # --- cardholder sign-in ---------------------------------------------------------------------
+    "sms.too_soon": ErrorSpec(
+        429, "验证码发送过于频繁，请稍后再试", "A code was sent just now; wait before asking again"
+    ),
+    "sms.code_incorrect": ErrorSpec(401, "验证码错误", "Wrong verification code"),
+    "sms.code_expired": ErrorSpec(
+        401, "验证码已失效，请重新获取", "Verification code expired or used; request a new one"
+    ),
+    "sms.code_locked": ErrorSpec(
+        423, "验证码错误次数过多，请重新获取", "Too many wrong tries; request a new code"
+    ),
+    "auth.real_name_required": ErrorSpec(
+        422,
+        "首次登录请填写证件号码和姓名完成实名验证",
+        "First sign-in on this phone: give your ID number and name for the real-name check",
+    ),
+    "auth.real_name_mismatch": ErrorSpec(
+        403, "证件号码与姓名不匹配", "ID number and name do not match our records"
+    ),
+    "auth.no_usable_card": ErrorSpec(
+        403,
+        "您名下没有可用的社保卡，请到网点办理",
+        "No usable social security card; visit a branch",
+    ),
+    # --- terminals -------------------------------------------------------------------------------
+    "terminal.unauthenticated": ErrorSpec(
+        401, "缺少终端签名或签名格式有误", "Terminal request signature missing or malformed"
+    ),
+    "terminal.unknown": ErrorSpec(401, "未登记的终端", "Unknown terminal"),
+    "terminal.disabled": ErrorSpec(403, "终端已停用", "Terminal disabled"),
+    "terminal.bad_signature": ErrorSpec(401, "终端请求签名无效", "Invalid terminal signature"),
+    "terminal.stale_timestamp": ErrorSpec(
+        401, "终端时间偏差过大，请校准时钟", "Request time out of range; check the terminal clock"
+    ),
+    "terminal.nonce_reused": ErrorSpec(
+        401, "重复的终端请求", "Repeated terminal request (nonce already used)"
+    ),
+    "terminal.scene_not_allowed": ErrorSpec(
+        403, "该终端不能用于此场景", "This terminal does not serve that scene"
+    ),
+    "terminal.not_found": ErrorSpec(404, "找不到该终端", "Terminal not found"),
+    "terminal.code_taken": ErrorSpec(409, "终端编号已存在", "Terminal code already registered"),
+    "terminal.invalid_transition": ErrorSpec(
+        409, "终端当前状态不允许该操作", "Terminal status does not allow this"
+    ),
 }

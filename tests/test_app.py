@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server import create_app
+from server.apidoc import _RULE_ARG
 
 
 def test_healthz_does_not_need_the_database(client):
@@ -60,7 +61,7 @@ def test_openapi_describes_every_api_route(app, client):
         view = app.view_functions[rule.endpoint]
         if not hasattr(view, "__openapi__"):
             continue
-        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = _RULE_ARG.sub(lambda m: "{" + m.group("name") + "}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented
     register = spec["paths"]["/staff/v1/persons"]["post"]

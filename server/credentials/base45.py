@@ -10,6 +10,8 @@ Standard library only: terminals run this offline.
 
 from __future__ import annotations
 
+import struct
+
 __all__ = ["ALPHABET", "b45decode", "b45encode", "encoded_length"]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -21,39 +23,66 @@ def encoded_length(n_bytes: int) -> int:
     return (n_bytes // 2) * 3 + (n_bytes % 2) * 2
 
 
+_ENCODE_TABLE: list[str] | None = None  # 65,536 three-character strings, built on first encode
+# ASCII byte -> Base45 value; 0xFF marks a byte outside the alphabet.
+_DECODE_TABLE = bytes(_VALUE.get(chr(b), 0xFF) for b in range(256))
+
+
+def _encode_table() -> list[str]:
+    global _ENCODE_TABLE
+    if _ENCODE_TABLE is None:
+        _ENCODE_TABLE = [
+            ALPHABET[n % 45] + ALPHABET[(n // 45) % 45] + ALPHABET[n // 2025] for n in range(65536)
+        ]
+    return _ENCODE_TABLE
+
+
 def b45encode(data: bytes | bytearray | memoryview) -> str:
-    """Encode bytes as Base45 text."""
+    """Encode bytes as Base45 text (one table look-up per byte pair)."""
     data = bytes(data)
-    out: list[str] = []
-    end = len(data) - len(data) % 2
-    for i in range(0, end, 2):
-        n = (data[i] << 8) | data[i + 1]
-        n, c0 = divmod(n, 45)
-        c2, c1 = divmod(n, 45)
-        out.append(ALPHABET[c0] + ALPHABET[c1] + ALPHABET[c2])
-    if end != len(data):
+    table = _encode_table()
+    pairs = len(data) // 2
+    out = "".join([table[n] for n in struct.unpack(f">{pairs}H", data[: 2 * pairs])])
+    if len(data) % 2:
         c1, c0 = divmod(data[-1], 45)
-        out.append(ALPHABET[c0] + ALPHABET[c1])
-    return "".join(out)
+        out += ALPHABET[c0] + ALPHABET[c1]
+    return out
 
 
 def b45decode(text: str) -> bytes:
-    """Decode Base45 text strictly; raise :class:`ValueError` on anything invalid."""
+    """Decode Base45 text strictly; raise :class:`ValueError` on anything invalid.
+
+    The triples are decoded together with big-integer arithmetic: the three digit positions are
+    spread into 24-bit slots of three integers, combined as ``d0 + 45*d1 + 2025*d2`` (a slot
+    never exceeds 91,124, so no carry crosses slots), and split back into bytes. Every step runs
+    in C, several times faster than a loop over the triples.
+    """
     if not isinstance(text, str):
         raise ValueError("Base45 input must be str")
     if len(text) % 3 == 1:
         raise ValueError("invalid Base45 length")
     try:
-        values = [_VALUE[ch] for ch in text]
-    except KeyError:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
         raise ValueError("invalid Base45 character") from None
+    values = raw.translate(_DECODE_TABLE)
+    if 0xFF in values:
+        raise ValueError("invalid Base45 character")
+    triples = len(values) // 3
+    end = triples * 3
     out = bytearray()
-    end = len(values) - len(values) % 3
-    for i in range(0, end, 3):
-        n = values[i] + values[i + 1] * 45 + values[i + 2] * 2025
-        if n > 0xFFFF:
+    if triples:
+        slots = []
+        for digit in range(3):
+            spread = bytearray(end)
+            spread[2::3] = values[digit:end:3]
+            slots.append(int.from_bytes(spread, "big"))
+        combined = (slots[0] + 45 * slots[1] + 2025 * slots[2]).to_bytes(end, "big")
+        if any(combined[0::3]):  # a slot's high byte is set: the triple is worth > 65535
             raise ValueError("Base45 triple out of range")
-        out += bytes((n >> 8, n & 0xFF))
+        out = bytearray(2 * triples)
+        out[0::2] = combined[1::3]
+        out[1::2] = combined[2::3]
     if end != len(values):
         n = values[-2] + values[-1] * 45
         if n > 0xFF:

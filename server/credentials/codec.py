@@ -526,8 +526,11 @@ def make_server_code(
         per_use_cap_fen=per_use_cap_fen,
         signature=_ZERO_SIG,
     )
-    signature = _private_key(issuer_private_key).sign(unsigned.signature_input())
-    return dataclasses.replace(unsigned, signature=signature)
+    # Sign and fill in the signature on the one validated object (no second construction).
+    object.__setattr__(
+        unsigned, "signature", _private_key(issuer_private_key).sign(unsigned.signature_input())
+    )
+    return unsigned
 
 
 def encode(obj: Presentation | ServerCode) -> str:
@@ -539,29 +542,33 @@ def encode(obj: Presentation | ServerCode) -> str:
     raise TypeError("encode() takes a Presentation or a ServerCode")
 
 
+def decode_raw(text: str) -> tuple[str, bytes]:
+    """The kind (``"device"`` or ``"server"``) and binary form of QR text, checked for prefix,
+    length and Base45 only. Raises :class:`CredentialError` ``"malformed"``."""
+    if not isinstance(text, str):
+        raise CredentialError("malformed", "not text")
+    text = text.rstrip("\r\n")
+    if text.startswith(PRESENTATION_PREFIX):
+        prefix, expected, kind = PRESENTATION_PREFIX, PRESENTATION_TEXT_LEN, "device"
+    elif text.startswith(SERVER_CODE_PREFIX):
+        prefix, expected, kind = SERVER_CODE_PREFIX, SERVER_CODE_TEXT_LEN, "server"
+    else:
+        raise CredentialError("malformed", "unknown prefix")
+    if len(text) != expected:
+        raise CredentialError("malformed", "wrong length")
+    try:
+        return kind, b45decode(text[len(prefix) :])
+    except ValueError:
+        raise CredentialError("malformed", "bad Base45") from None
+
+
 def decode(text: str) -> Presentation | ServerCode:
     """Parse QR text. Raises only :class:`CredentialError` with code ``"malformed"``.
 
     Trailing CR/LF (added by keyboard-wedge scanners) is ignored; nothing else is tolerated.
     Signatures are not checked here — that is the verifier's job.
     """
-    if not isinstance(text, str):
-        raise CredentialError("malformed", "not text")
-    text = text.rstrip("\r\n")
-    if text.startswith(PRESENTATION_PREFIX):
-        prefix, expected, parser = (
-            PRESENTATION_PREFIX,
-            PRESENTATION_TEXT_LEN,
-            Presentation.from_bytes,
-        )
-    elif text.startswith(SERVER_CODE_PREFIX):
-        prefix, expected, parser = SERVER_CODE_PREFIX, SERVER_CODE_TEXT_LEN, ServerCode.from_bytes
-    else:
-        raise CredentialError("malformed", "unknown prefix")
-    if len(text) != expected:
-        raise CredentialError("malformed", "wrong length")
-    try:
-        data = b45decode(text[len(prefix) :])
-    except ValueError:
-        raise CredentialError("malformed", "bad Base45") from None
-    return parser(data)
+    kind, data = decode_raw(text)
+    if kind == "device":
+        return Presentation.from_bytes(data)
+    return ServerCode.from_bytes(data)

@@ -11,7 +11,6 @@ Standard library and ``cryptography`` only; time is passed in as ``now``.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import threading
 from collections import OrderedDict
@@ -25,6 +24,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .codec import (
+    _PRES_FIELDS,
+    CERTIFICATE_LEN,
+    PRESENTATION_DOMAIN,
     PSEUDONYM_LEN,
     Category,
     Certificate,
@@ -32,7 +34,7 @@ from .codec import (
     Presentation,
     Scene,
     ServerCode,
-    decode,
+    decode_raw,
     to_unix,
 )
 
@@ -297,8 +299,10 @@ class Verifier:
         self.clock_skew_s = clock_skew_s
         self.presentation_ttl_s = presentation_ttl_s
         self.cert_cache_size = cert_cache_size
-        # (serial, sha256(issuer public key || certificate bytes)) -> device public key
-        self._cert_cache: OrderedDict[tuple[int, bytes], Ed25519PublicKey] = OrderedDict()
+        # certificate bytes -> (parsed certificate, device public key), for certificates whose
+        # issuer signature checked out under the current trust list (cleared when it changes).
+        # Keyed by the exact bytes: a tampered certificate reusing a cached serial misses.
+        self._cert_cache: OrderedDict[bytes, tuple[Certificate, Ed25519PublicKey]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -325,19 +329,19 @@ class Verifier:
 
     # -- cache
 
-    def _cached_device_key(self, cache_key: tuple[int, bytes]) -> Ed25519PublicKey | None:
+    def _cached(self, cert_bytes: bytes) -> tuple[Certificate, Ed25519PublicKey] | None:
         with self._cache_lock:
-            device_key = self._cert_cache.get(cache_key)
-            if device_key is not None:
-                self._cert_cache.move_to_end(cache_key)
-            return device_key
+            entry = self._cert_cache.get(cert_bytes)
+            if entry is not None:
+                self._cert_cache.move_to_end(cert_bytes)
+            return entry
 
-    def _remember(self, cache_key: tuple[int, bytes], device_key: Ed25519PublicKey) -> None:
+    def _remember(self, cert_bytes: bytes, cert: Certificate, device_key: Ed25519PublicKey) -> None:
         if self.cert_cache_size == 0:
             return
         with self._cache_lock:
-            self._cert_cache[cache_key] = device_key
-            self._cert_cache.move_to_end(cache_key)
+            self._cert_cache[cert_bytes] = (cert, device_key)
+            self._cert_cache.move_to_end(cert_bytes)
             while len(self._cert_cache) > self.cert_cache_size:
                 self._cert_cache.popitem(last=False)
 
@@ -367,13 +371,16 @@ class Verifier:
         scenes = frozenset((scene,)) if isinstance(scene, int) else frozenset(scene)
         trust, revocations = self._trust, self._revocations
         try:
-            obj = decode(text)
+            kind, raw = decode_raw(text)
+            if kind == "device":
+                accepted = self._check_presentation(raw, trust, revocations, scenes, now_s)
+            else:
+                code = ServerCode.from_bytes(raw)
+                accepted = self._check_server_code(code, trust, revocations, scenes, now_s)
+        except Refused:
+            raise
         except CredentialError as exc:
             raise Refused("malformed", exc.detail) from None
-        if isinstance(obj, Presentation):
-            accepted = self._check_presentation(obj, trust, revocations, scenes, now_s)
-        else:
-            accepted = self._check_server_code(obj, trust, revocations, scenes, now_s)
         if record_replay and self.replay_cache.seen_or_add(
             accepted.serial, accepted.counter, accepted.expires_at, now=now_s
         ):
@@ -382,13 +389,28 @@ class Verifier:
 
     def _check_presentation(
         self,
-        pres: Presentation,
+        raw: bytes,
         trust: TrustList,
         revocations: RevocationList,
         scenes: frozenset[int],
         now: int,
     ) -> Accepted:
-        cert: Certificate = pres.certificate
+        cert_bytes = raw[:CERTIFICATE_LEN]
+        cached = self._cached(cert_bytes)
+        if cached is None:
+            pres = Presentation.from_bytes(raw)
+            cert, device_key = pres.certificate, None
+            scene, generated_at, counter = pres.scene, pres.generated_at, pres.counter
+        else:
+            # Warm path: the certificate was parsed and its issuer signature checked before.
+            cert, device_key = cached
+            scene_value, generated_at, counter = _PRES_FIELDS.unpack_from(raw, CERTIFICATE_LEN)
+            try:
+                scene = Scene(scene_value)
+            except ValueError:
+                raise CredentialError("malformed", "unknown scene") from None
+        signed_part = CERTIFICATE_LEN + _PRES_FIELDS.size
+        device_signature = raw[signed_part:]
         issuer = trust.get(cert.kid)
         if issuer is None or not issuer.covers(cert.not_before, cert.not_after):
             raise Refused("unknown_issuer")
@@ -400,17 +422,14 @@ class Verifier:
             raise Refused("certificate_expired")
         if now < cert.not_before - skew:
             raise Refused("not_yet_valid", "certificate")
-        if pres.generated_at > now + skew:
+        if generated_at > now + skew:
             raise Refused("not_yet_valid")
-        expires_at = min(pres.generated_at + self.presentation_ttl_s, cert.not_after) + skew
+        expires_at = min(generated_at + self.presentation_ttl_s, cert.not_after) + skew
         if now > expires_at:
             raise Refused("expired")
-        if pres.scene not in scenes:
+        if scene not in scenes:
             raise Refused("wrong_scene")
 
-        cert_bytes = cert.to_bytes()
-        cache_key = (cert.serial, hashlib.sha256(issuer.public_key + cert_bytes).digest())
-        device_key = self._cached_device_key(cache_key)
         if device_key is None:
             if not _verify_ed25519(issuer.key, cert.issuer_signature, cert.signature_input()):
                 raise Refused("bad_issuer_signature")
@@ -418,20 +437,21 @@ class Verifier:
                 device_key = Ed25519PublicKey.from_public_bytes(cert.device_public_key)
             except ValueError:  # pragma: no cover - any 32 bytes load
                 raise Refused("bad_device_signature") from None
-            self._remember(cache_key, device_key)
-        if not _verify_ed25519(device_key, pres.device_signature, pres.signature_input()):
+            self._remember(cert_bytes, cert, device_key)
+        message = PRESENTATION_DOMAIN + raw[:signed_part]
+        if not _verify_ed25519(device_key, device_signature, message):
             raise Refused("bad_device_signature")
         return Accepted(
             kind="device",
             kid=cert.kid,
             serial=cert.serial,
-            counter=pres.counter,
+            counter=counter,
             pseudonym=cert.pseudonym,
             categories=cert.categories,
             home_city=cert.home_city,
             per_use_cap_fen=cert.per_use_cap_fen,
-            scene=pres.scene,
-            generated_at=pres.generated_at,
+            scene=scene,
+            generated_at=generated_at,
             expires_at=expires_at,
             certificate_not_after=cert.not_after,
         )

@@ -313,6 +313,9 @@ def _transition(
         ) from None
     card.state = str(target)
     card.state_changed_at = now
+    from server.credentials.service import on_card_state_changed
+
+    on_card_state_changed(session, card, current, target, now)
     if action is CardAction.SEAL:
         card.sealed_from = str(current)
     elif action is CardAction.UNSEAL:
@@ -755,40 +758,6 @@ def card_events(session: Session, actor: Actor, card_id: int) -> list[CardEvent]
             select(CardEvent).where(CardEvent.card_id == card.id).order_by(CardEvent.id)
         ).scalars()
     )
-
-
-# --- key rotation ----------------------------------------------------------------------------
-
-
-def reencrypt_personal_data(session: Session, now: datetime, batch: int = 1000) -> int:
-    """Re-encrypt every ID, phone and bank account number under the active key version."""
-    c = cipher()
-    count = 0
-    for person in session.execute(select(Person).execution_options(yield_per=batch)).scalars():
-        if c.key_version(person.id_number_enc) != c.active_kid:
-            person.id_number_enc = c.encrypt(F_ID, c.decrypt(F_ID, person.id_number_enc))
-            count += 1
-        if person.phone_enc is not None and c.key_version(person.phone_enc) != c.active_kid:
-            person.phone_enc = c.encrypt(F_PHONE, c.decrypt(F_PHONE, person.phone_enc))
-            count += 1
-    for card in session.execute(select(Card).execution_options(yield_per=batch)).scalars():
-        if (
-            card.bank_account_enc is not None
-            and c.key_version(card.bank_account_enc) != c.active_kid
-        ):
-            card.bank_account_enc = c.encrypt(F_BANK, c.decrypt(F_BANK, card.bank_account_enc))
-            count += 1
-    audit.record(
-        session,
-        None,
-        "keys.pii_rotated",
-        object_type="keyring",
-        object_id=c.active_kid,
-        now=now,
-        reencrypted=count,
-    )
-    session.commit()
-    return count
 
 
 # --- synthetic data for benchmarks -----------------------------------------------------------

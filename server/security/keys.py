@@ -4,6 +4,7 @@
 - ``pii.json``: AES-256-GCM keys for personal data, by version, with the active version.
 - ``blind_index.key``: HMAC-SHA256 key for look-ups of encrypted values.
 - ``pin_pepper.key``: mixed into PIN hashes so a stolen database cannot be brute-forced alone.
+- ``issuer_kek.key``: encrypts the e-card issuer private keys kept in ``issuer/`` beside it.
 
 Files are written with mode 0600. In production, ``SSC_KEYS_DIR`` points at a mounted secret.
 """
@@ -26,6 +27,8 @@ class KeyRing:
     pii_active: str
     blind_index_key: bytes
     pin_pepper: bytes
+    issuer_kek: bytes
+    directory: str
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -54,12 +57,15 @@ def load_keyring(directory: str | os.PathLike[str]) -> KeyRing:
     pii = json.loads(_read_or_create(keys_dir / "pii.json", new_pii))
     blind = _read_or_create(keys_dir / "blind_index.key", lambda: secrets.token_hex(32).encode())
     pepper = _read_or_create(keys_dir / "pin_pepper.key", lambda: secrets.token_hex(32).encode())
+    kek = _read_or_create(keys_dir / "issuer_kek.key", lambda: secrets.token_hex(32).encode())
     return KeyRing(
         secret_key=secret_key.decode().strip(),
         pii_keys={kid: base64.b64decode(k) for kid, k in pii["keys"].items()},
         pii_active=str(pii["active"]),
         blind_index_key=bytes.fromhex(blind.decode().strip()),
         pin_pepper=bytes.fromhex(pepper.decode().strip()),
+        issuer_kek=bytes.fromhex(kek.decode().strip()),
+        directory=str(keys_dir),
     )
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db_types import BigId, IdPk, UTCDateTime
@@ -92,3 +103,75 @@ class AuditHead(db.Model):
     chain: Mapped[str] = mapped_column(String(16), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- cardholder sign-in by phone + SMS code ------------------------------------------------------
+
+
+class SmsCode(db.Model):
+    """The current one-time code of a phone for a purpose: one row per (phone, purpose), replaced
+    when a new code is sent. Only a keyed hash of the code is kept; the phone only as its blind
+    index. The row is locked while a code is checked, so a code signs in at most once."""
+
+    __tablename__ = "sms_code"
+
+    id: Mapped[IdPk]
+    phone_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))
+    purpose: Mapped[str] = mapped_column(String(16))  # sign_in
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # HMAC under the blind-index key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_tries: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("phone_bidx", "purpose"),)
+
+
+class SmsOutbox(db.Model):
+    """Text messages written by the development sender instead of a gateway. The phone is
+    encrypted; the text is kept as is (it is the code the person must receive)."""
+
+    __tablename__ = "sms_outbox"
+
+    id: Mapped[IdPk]
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+_BINDING_ACTIVE = text("revoked_at IS NULL")
+
+
+class PhoneBinding(db.Model):
+    """A mobile number bound to a person after a real-name check. At most one active binding per
+    phone and per person (partial unique indexes); re-binding revokes the old row, kept for
+    history."""
+
+    __tablename__ = "phone_binding"
+
+    id: Mapped[IdPk]
+    phone_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    person_id: Mapped[int] = mapped_column(BigId, ForeignKey("person.id"))
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(
+            "uq_phone_binding_active_phone",
+            "phone_bidx",
+            unique=True,
+            sqlite_where=_BINDING_ACTIVE,
+            postgresql_where=_BINDING_ACTIVE,
+        ),
+        Index(
+            "uq_phone_binding_active_person",
+            "person_id",
+            unique=True,
+            sqlite_where=_BINDING_ACTIVE,
+            postgresql_where=_BINDING_ACTIVE,
+        ),
+        Index("ix_phone_binding_person_id", "person_id"),
+    )

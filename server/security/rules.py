@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -64,19 +67,45 @@ _BRANCH = frozenset(
         "card.cancel",
         "card.pin_verify",
         "card.pin_reset",
+        "ecard.revoke",
+        "credential.verify_fallback",
     }
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.BRANCH_STAFF: _BRANCH,
     Role.CITY_ADMIN: _BRANCH
-    | {"card.produce", "card.unseal_approve", "staff.manage", "staff.read", "audit.read"},
+    | {
+        "card.produce",
+        "card.unseal_approve",
+        "staff.manage",
+        "staff.read",
+        "audit.read",
+        "terminal.manage",
+        "terminal.read",
+    },
     Role.DEPARTMENT_OFFICER: frozenset({"self.read", "person.read", "person.search"}),
     Role.AUDITOR: frozenset(
-        {"self.read", "audit.read", "audit.verify", "person.read", "card.read", "staff.read"}
+        {
+            "self.read",
+            "audit.read",
+            "audit.verify",
+            "person.read",
+            "card.read",
+            "staff.read",
+            "terminal.read",
+        }
     ),
     Role.SYSTEM_ADMIN: frozenset(
-        {"self.read", "staff.manage", "staff.read", "department_client.manage", "audit.read"}
+        {
+            "self.read",
+            "staff.manage",
+            "staff.read",
+            "department_client.manage",
+            "audit.read",
+            "terminal.manage",
+            "terminal.read",
+        }
     ),
 }
 
@@ -146,3 +175,60 @@ def password_problems(password: str, username: str) -> list[str]:
 
 MAX_FAILED_SIGN_INS = 5
 LOCKOUT_MINUTES = 15
+
+
+# --- cardholder sign-in by phone + SMS code ----------------------------------------------------
+
+SMS_CODE_DIGITS = 6
+SMS_CODE_MAX_TRIES = 5  # wrong codes (or wrong real-name attempts) before a code dies
+
+
+class SmsCodeState(StrEnum):
+    LIVE = "live"
+    MISSING = "missing"  # never sent to this phone
+    USED = "used"
+    EXPIRED = "expired"
+    LOCKED = "locked"  # too many wrong tries
+
+
+def sms_code_state(
+    *,
+    exists: bool,
+    expires_at: datetime | None,
+    used_at: datetime | None,
+    failed_tries: int,
+    now: datetime,
+    max_tries: int = SMS_CODE_MAX_TRIES,
+) -> SmsCodeState:
+    if not exists or expires_at is None:
+        return SmsCodeState.MISSING
+    if used_at is not None:
+        return SmsCodeState.USED
+    if failed_tries >= max_tries:
+        return SmsCodeState.LOCKED
+    if now >= expires_at:
+        return SmsCodeState.EXPIRED
+    return SmsCodeState.LIVE
+
+
+def resend_wait_seconds(last_sent_at: datetime | None, now: datetime, interval_seconds: int) -> int:
+    """Seconds to wait before another code may be sent to the same phone (0: send now)."""
+    if last_sent_at is None:
+        return 0
+    remaining = (last_sent_at - now).total_seconds() + interval_seconds
+    return max(0, math.ceil(remaining))
+
+
+_NAME_DOTS = re.compile(r"[·•・．.\u00b7\u2022\u2027\u30fb\uff0e]")
+
+
+def normalise_person_name(name: str) -> str:
+    """Names compared for the real-name check: NFKC, no spaces, one kind of middle dot
+    (``买买提·艾力`` is typed with several different dots), Latin letters folded."""
+    folded = unicodedata.normalize("NFKC", name)
+    folded = re.sub(r"\s+", "", folded)
+    return _NAME_DOTS.sub("·", folded).casefold()
+
+
+def names_match(given: str, registered: str) -> bool:
+    return bool(given.strip()) and normalise_person_name(given) == normalise_person_name(registered)

@@ -11,16 +11,21 @@ import re
 
 import pytest
 
+from server.clock import utcnow
 from server.extensions import db
 from server.registry import service as registry
 from server.security.rules import ActorKind
 from server.security.service import create_department_client, issue_token
+from server.terminals.rules import sign_headers
+from server.terminals.service import register_terminal
 from tests.conftest import valid_id
 
 STAFF_ROLES = ("branch_staff", "city_admin", "department_officer", "auditor", "system_admin")
 ALL_STAFF = frozenset(STAFF_ROLES)
 COUNTER = frozenset({"branch_staff", "city_admin"})
 PUBLIC = "public"
+TERMINAL = "terminal"  # signed terminal requests (X-Terminal-Id … X-Signature), no bearer token
+TERMINAL_ADMINS = frozenset({"city_admin", "system_admin"})
 
 POLICY: dict[str, frozenset[str] | str] = {
     "health.healthz": PUBLIC,
@@ -60,10 +65,34 @@ POLICY: dict[str, frozenset[str] | str] = {
     "registry.seal": COUNTER,
     "registry.request_unseal": COUNTER,
     "registry.decide_unseal": frozenset({"city_admin"}),
+    "mobile.auth.request_sms_code": PUBLIC,
+    "mobile.auth.sign_in": PUBLIC,
+    "mobile.auth.sign_out": frozenset({"cardholder"}),
     "mobile.me.me": frozenset({"cardholder"}),
+    "mobile.card.my_card": frozenset({"cardholder"}),
+    "mobile.card.my_account": frozenset({"cardholder"}),
+    "mobile.card.report_loss": frozenset({"cardholder"}),
+    "mobile.ecard.sign": frozenset({"cardholder"}),
+    "mobile.ecard.channels": frozenset({"cardholder"}),
+    "mobile.ecard.revoke": frozenset({"cardholder"}),
+    "mobile.ecard.renew": frozenset({"cardholder"}),
+    "mobile.ecard.server_code": frozenset({"cardholder"}),
+    "mobile.ecard.server_code_image": frozenset({"cardholder"}),
+    "credentials.card_channels": COUNTER | {"auditor"},
+    "credentials.revoke_channel": COUNTER,
+    "credentials.verify_fallback": COUNTER,
+    "terminals.register": TERMINAL_ADMINS,
+    "terminals.list_terminals": TERMINAL_ADMINS | {"auditor"},
+    "terminals.disable_terminal": TERMINAL_ADMINS,
+    "terminals.enable_terminal": TERMINAL_ADMINS,
+    "terminals.retire_terminal": TERMINAL_ADMINS,
+    "terminals.rotate_secret": TERMINAL_ADMINS,
+    "terminal.trust_list": TERMINAL,
+    "terminal.revocation_list": TERMINAL,
+    "terminal.verify": TERMINAL,
 }
 
-ACTORS = ("anonymous", "cardholder", "department", *STAFF_ROLES)
+ACTORS = ("anonymous", "terminal", "cardholder", "department", *STAFF_ROLES)
 
 
 @pytest.fixture
@@ -73,7 +102,8 @@ def app_config(app_config):
 
 @pytest.fixture
 def tokens(app, make_staff, now):
-    """A function giving a fresh bearer token for an actor name (sign-out revokes tokens)."""
+    """A function giving fresh credentials for an actor name: a bearer token (sign-out revokes
+    tokens), or for "terminal" the signature headers of that one request."""
     staff = {role: make_staff(role) for role in STAFF_ROLES}
     with app.app_context():
         person = registry.register_person(
@@ -92,11 +122,22 @@ def tokens(app, make_staff, now):
             "department": (ActorKind.DEPARTMENT, client_row.id),
         }
         subjects.update({role: (ActorKind.STAFF, s.id) for role, s in staff.items()})
+        _, secret = register_terminal(
+            db.session,
+            None,
+            code="GZM-T-0001",
+            kind="metro_gate",
+            city_code="440100",
+            owner="广州地铁",
+            now=now,
+        )
         db.session.remove()
 
-    def token(name: str) -> dict[str, str]:
+    def token(name: str, method: str = "GET", path: str = "/", body: bytes = b"") -> dict[str, str]:
         if name == "anonymous":
             return {}
+        if name == "terminal":
+            return sign_headers("GZM-T-0001", secret, method, path, body, utcnow())
         kind, subject = subjects[name]
         with app.app_context():
             value = issue_token(db.session, kind, subject, now, ttl=None)
@@ -109,6 +150,7 @@ def tokens(app, make_staff, now):
 
 def concrete(rule: str) -> str:
     rule = rule.replace("<path:filename>", "swagger-ui.css")
+    rule = re.sub(r"<any\(([a-z]+)[^)]*\):\w+>", r"\1", rule)  # first choice of an any()
     return re.sub(r"<(?:int:)?\w+>", "999999", rule)
 
 
@@ -125,16 +167,20 @@ def test_every_route_against_every_actor(app, client, tokens):
         policy = POLICY[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             for actor in ACTORS:
-                kwargs = {"headers": tokens(actor)}
-                if method in ("POST", "PATCH", "PUT"):
-                    kwargs["json"] = {}
-                response = client.open(concrete(rule.rule), method=method, **kwargs)
+                path = concrete(rule.rule)
+                body = b"{}" if method in ("POST", "PATCH", "PUT") else b""
+                kwargs = {"headers": tokens(actor, method, path, body)}
+                if body:
+                    kwargs.update(data=body, content_type="application/json")
+                response = client.open(path, method=method, **kwargs)
                 code = (response.get_json(silent=True) or {}).get("code")
                 response.close()
                 checked += 1
-                if policy == PUBLIC:
+                if policy == PUBLIC or (policy == TERMINAL and actor == "terminal"):
                     ok = response.status_code not in (401, 403)
-                elif actor == "anonymous":
+                elif policy == TERMINAL:  # a bearer token is no terminal signature
+                    ok = response.status_code == 401 and code == "terminal.unauthenticated"
+                elif actor in ("anonymous", "terminal"):
                     ok = response.status_code == 401 and code == "auth.unauthenticated"
                 elif actor in policy:
                     ok = response.status_code not in (401,) and code != "auth.forbidden"

@@ -76,3 +76,19 @@ def test_rotating_the_key_reencrypts_and_old_data_still_reads(
             service.find_person_by_id_number(db.session, person_payload["id_number"]).id
             == person.id
         )
+
+
+def test_every_encrypted_column_is_rotated(app):
+    """A new ``*_enc`` column must be listed in server.security.rotation."""
+    from server.extensions import db
+    from server.security.rotation import encrypted_columns
+
+    with app.app_context():
+        listed = {(model.__table__.name, column) for model, column, _ in encrypted_columns()}
+        present = {
+            (table.name, column.name)
+            for table in db.metadata.sorted_tables
+            for column in table.columns
+            if column.name.endswith("_enc")
+        }
+    assert present == listed
