@@ -533,6 +533,52 @@ def make_server_code(
     return unsigned
 
 
+class ServerCodeSigner:
+    """Issues server codes straight to QR text for one issuer key: the same bytes as
+    ``encode(make_server_code(...))`` with the same checks, without building the dataclass
+    (thin-client code issuance is a hot path)."""
+
+    def __init__(self, kid: int, issuer_private_key: Ed25519PrivateKey | bytes) -> None:
+        self.kid = _uint("kid", kid, MAX_KID)
+        self._key = _private_key(issuer_private_key)
+
+    def text(
+        self,
+        *,
+        serial: int,
+        pseudonym: bytes,
+        scene: Scene | int,
+        generated_at: int | datetime,
+        validity_s: int,
+        categories: Category | int,
+        home_city: int,
+        per_use_cap_fen: int,
+    ) -> str:
+        _uint("serial", serial, MAX_SERIAL)
+        pseudonym = _exact_bytes("pseudonym", pseudonym, PSEUDONYM_LEN)
+        scene = Scene(scene)
+        generated = _uint("generated_at", to_unix(generated_at), MAX_TIME)
+        if _uint("validity_s", validity_s, MAX_SERVER_CODE_VALIDITY_S) == 0:
+            raise ValueError("validity_s must be positive")
+        _uint("categories", categories, MAX_CATEGORIES)
+        _check_city(home_city)
+        _uint("per_use_cap_fen", per_use_cap_fen, MAX_CAP_FEN)
+        tbs = _SRVC_TBS.pack(
+            FORMAT_VERSION,
+            self.kid,
+            serial,
+            pseudonym,
+            int(scene),
+            generated,
+            validity_s,
+            int(categories),
+            home_city // 100,
+            per_use_cap_fen.to_bytes(3, "big"),
+        )
+        signature = self._key.sign(SERVER_CODE_DOMAIN + tbs)
+        return SERVER_CODE_PREFIX + b45encode(tbs + signature)
+
+
 def encode(obj: Presentation | ServerCode) -> str:
     """QR text: prefix + Base45 of the binary form (QR alphanumeric characters only)."""
     if isinstance(obj, Presentation):

@@ -25,8 +25,7 @@ from server.clock import local_date
 from server.credentials import rules
 from server.credentials.codec import (
     Scene,
-    encode,
-    make_server_code,
+    ServerCodeSigner,
     sign_certificate,
 )
 from server.credentials.keys import IssuerKeyStore
@@ -723,8 +722,8 @@ def issue_server_code(
     validity = _cfg("SSC_SERVER_CODE_VALIDITY_S")
     pseudonym = card_pseudonym(session, card.id, now)
     generated = now.replace(microsecond=0)
-    code = make_server_code(
-        kid=key.kid,
+    signer = ServerCodeSigner(key.kid, key_store().private_key(key.kid))
+    text = signer.text(
         serial=_random_serial(),
         pseudonym=pseudonym,
         scene=scene,
@@ -733,11 +732,10 @@ def issue_server_code(
         categories=rules.categories_on(person.birth_date, person.disability_level, local_date(now)),
         home_city=int(person.city_code),
         per_use_cap_fen=_cfg("SSC_ECARD_PER_USE_CAP_FEN"),
-        issuer_private_key=key_store().private_key(key.kid),
     )
     session.commit()  # a first pseudonym may have been created
     return ServerCodeOut(
-        text=encode(code),
+        text=text,
         expires_at=generated + timedelta(seconds=validity),
         refresh_after=max(5, validity // 2),
     )

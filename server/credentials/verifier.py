@@ -31,7 +31,6 @@ from .codec import (
     Category,
     Certificate,
     CredentialError,
-    Presentation,
     Scene,
     ServerCode,
     decode_raw,
@@ -398,17 +397,15 @@ class Verifier:
         cert_bytes = raw[:CERTIFICATE_LEN]
         cached = self._cached(cert_bytes)
         if cached is None:
-            pres = Presentation.from_bytes(raw)
-            cert, device_key = pres.certificate, None
-            scene, generated_at, counter = pres.scene, pres.generated_at, pres.counter
+            cert, device_key = Certificate.from_bytes(cert_bytes), None
         else:
             # Warm path: the certificate was parsed and its issuer signature checked before.
             cert, device_key = cached
-            scene_value, generated_at, counter = _PRES_FIELDS.unpack_from(raw, CERTIFICATE_LEN)
-            try:
-                scene = Scene(scene_value)
-            except ValueError:
-                raise CredentialError("malformed", "unknown scene") from None
+        scene_value, generated_at, counter = _PRES_FIELDS.unpack_from(raw, CERTIFICATE_LEN)
+        try:
+            scene = Scene(scene_value)
+        except ValueError:
+            raise CredentialError("malformed", "unknown scene") from None
         signed_part = CERTIFICATE_LEN + _PRES_FIELDS.size
         device_signature = raw[signed_part:]
         issuer = trust.get(cert.kid)

@@ -443,3 +443,37 @@ print("ok")
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_fast_server_code_signer_writes_the_same_text_as_the_dataclass_path():
+    from server.credentials.codec import ServerCodeSigner, encode, make_server_code
+
+    issuer = s.key("fast-signer")
+    fields = dict(
+        serial=987654321,
+        pseudonym=s.PSEUDONYM,
+        scene=Scene.VENUE,
+        generated_at=s.NOW,
+        validity_s=60,
+        categories=Category.SENIOR_65_PLUS | Category.DISABLED,
+        home_city=440600,
+        per_use_cap_fen=20000,
+    )
+    slow = encode(make_server_code(kid=7, issuer_private_key=issuer, **fields))
+    assert ServerCodeSigner(7, issuer).text(**fields) == slow
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("home_city", 440101), ("validity_s", 0), ("scene", 99), ("pseudonym", b"short")],
+)
+def test_the_fast_server_code_signer_checks_its_input(field, value):
+    from server.credentials.codec import ServerCodeSigner
+
+    fields = dict(
+        serial=1, pseudonym=s.PSEUDONYM, scene=Scene.VENUE, generated_at=s.NOW, validity_s=60,
+        categories=0, home_city=440100, per_use_cap_fen=0,
+    )  # fmt: skip
+    fields[field] = value
+    with pytest.raises(ValueError):
+        ServerCodeSigner(7, s.key("x")).text(**fields)
