@@ -14,6 +14,7 @@ import sys
 import time
 
 from mobile_api.client import ApiError, PhoneClient, ascii_qr
+from server.clock import SHANGHAI
 
 DEMO_PHONE = "13800000001"
 DEMO_ID = "440104195003120311"  # 陈伯, Guangzhou, 76: `flask seed demo`
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         text = phone.presentation(args.scene)
         print(ascii_qr(text))
-        print(f"{phone.now():%H:%M:%S}  场景 scene {args.scene}  ({len(text)} chars)")
+        shown = phone.now().astimezone(SHANGHAI)
+        print(f"{shown:%H:%M:%S}  场景 scene {args.scene}  ({len(text)} chars)")
         print(f"数字码 number code: {phone.fallback_code()}  卡号 card {phone.state.card_serial}")
         if args.once:
             return 0
