@@ -5,3 +5,4 @@ from server.ledger import models as ledger_models  # noqa: F401
 from server.registry import models as registry_models  # noqa: F401
 from server.security import models as security_models  # noqa: F401
 from server.terminals import models as terminal_models  # noqa: F401
+from server.transit import models as transit_models  # noqa: F401
