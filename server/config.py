@@ -54,6 +54,7 @@ class Config:
     SSC_SERVER_CODE_VALIDITY_S = 60
     SSC_CREDENTIAL_CLOCK_SKEW_S = 30
     SSC_PRESENTATION_TTL_S = 60
+    SSC_VERIFIER_REFRESH_S = 1.0  # how often a process looks for new keys and revocations
 
     # Terminals: signed requests older or newer than this are refused (nonces kept twice as long)
     SSC_TERMINAL_CLOCK_SKEW_S = 300
@@ -71,6 +72,8 @@ class TestingConfig(Config):
     SSC_RATELIMIT_ENABLED = True
     # argon2 at its production cost makes the suite slow; tests keep the algorithm, not the cost.
     SSC_PASSWORD_HASH_FAST = True
+    # Tests revoke and verify in the same second: look for revocations on every verification.
+    SSC_VERIFIER_REFRESH_S = 0.0
 
 
 # Environment variables read by load_env(); name -> converter.
@@ -95,6 +98,7 @@ ENV_VARS: dict[str, Any] = {
     "SSC_SERVER_CODE_VALIDITY_S": int,
     "SSC_CREDENTIAL_CLOCK_SKEW_S": int,
     "SSC_PRESENTATION_TTL_S": int,
+    "SSC_VERIFIER_REFRESH_S": float,
     "SSC_TERMINAL_CLOCK_SKEW_S": int,
     "SSC_LOG_LEVEL": str,
     "SSC_LOG_JSON": _env_bool,

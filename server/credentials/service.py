@@ -11,6 +11,7 @@ import base64
 import hashlib
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -558,8 +559,10 @@ def trust_list_document(session: Session, now: datetime) -> dict:
 class VerifierCache:
     """One :class:`Verifier` per process, refreshed when the keys or the revocation log change.
 
-    Each verification costs two indexed queries to notice changes; the revocation list is rebuilt
-    only when the log grew or an entry expired, and the certificate cache survives both."""
+    Looking for changes costs two indexed queries, done at most every ``SSC_VERIFIER_REFRESH_S``
+    seconds (default 1 s: a lost card is refused by every online terminal within a second); the
+    revocation list is rebuilt only when the log grew or an entry expired, and the certificate
+    cache survives both."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -568,8 +571,18 @@ class VerifierCache:
         self._revocations = _RevocationState()
         self._list_version = -1
         self._list_valid_until: datetime | None = None
+        self._checked_at = 0.0
 
     def get(self, session: Session, now: datetime) -> Verifier:
+        refresh = _cfg("SSC_VERIFIER_REFRESH_S")
+        if (
+            self._verifier is not None
+            and refresh > 0
+            and time.monotonic() - self._checked_at < refresh
+            and (self._list_valid_until is None or now < self._list_valid_until)
+        ):
+            return self._verifier  # checked for changes less than a moment ago
+        self._checked_at = time.monotonic()
         keys = _trusted_keys(session)
         trust_version = _trust_version(keys)
         events = _events_since(session, self._revocations.version)
@@ -612,6 +625,24 @@ class VerifierCache:
             elif trust is not None or revocations is not None:
                 self._verifier.update_lists(trust_list=trust, revocation_list=revocations)
             return self._verifier
+
+
+_PSEUDONYM_CARDS: dict[bytes, int] = {}  # never changes once written: safe to keep per process
+_PSEUDONYM_CACHE_MAX = 200_000
+
+
+def card_for_pseudonym(session: Session, pseudonym: bytes) -> int | None:
+    """The card behind a pseudonym (cached: a pseudonym never moves to another card)."""
+    card_id = _PSEUDONYM_CARDS.get(pseudonym)
+    if card_id is None:
+        card_id = session.execute(
+            select(CardPseudonym.card_id).where(CardPseudonym.pseudonym == pseudonym)
+        ).scalar_one_or_none()
+        if card_id is not None:
+            if len(_PSEUDONYM_CARDS) >= _PSEUDONYM_CACHE_MAX:
+                _PSEUDONYM_CARDS.clear()
+            _PSEUDONYM_CARDS[pseudonym] = card_id
+    return card_id
 
 
 def verifier_cache() -> VerifierCache:
@@ -681,9 +712,7 @@ def verify_online(
         accepted = verifier.check_only(text, scene=scene, now=now)
     except Refused as exc:
         raise DomainError(f"credential.{exc.code}", reason=exc.reason) from None
-    card_id = session.execute(
-        select(CardPseudonym.card_id).where(CardPseudonym.pseudonym == accepted.pseudonym)
-    ).scalar_one_or_none()
+    card_id = card_for_pseudonym(session, accepted.pseudonym)
     _record_use(
         session,
         serial=accepted.serial,
