@@ -243,3 +243,24 @@ def person_payload():
         "city_code": "440100",
         "phone": "13812345678",
     }
+
+
+def plaintext_hits(app, needles: list[str]) -> tuple[list[tuple[str, str]], int]:
+    """Search every column of every table for the given strings, in text and in bytes.
+    Returns the (table, needle) hits and how many values were scanned."""
+    from sqlalchemy import select
+
+    hits: list[tuple[str, str]] = []
+    scanned = 0
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            for row in db.session.execute(select(table)).all():
+                for value in row:
+                    scanned += 1
+                    if isinstance(value, str):
+                        hits += [(table.name, n) for n in needles if n in value]
+                    elif isinstance(value, bytes | memoryview):
+                        raw = bytes(value)
+                        hits += [(table.name, n) for n in needles if n.encode() in raw]
+        db.session.remove()
+    return hits, scanned

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
-from server.extensions import db
+from tests.conftest import plaintext_hits
 from tests.mobile.conftest import PHONE, latest_code, request_code, sign_in, wrong
 
 
@@ -26,16 +24,6 @@ def test_the_log_and_the_database_hold_no_plain_phone_number(app, client, holder
         assert needle not in text
 
     needles = [PHONE, "13700000000", holder.id_number]
-    with app.app_context():
-        hits, scanned = [], 0
-        for table in db.metadata.sorted_tables:
-            for row in db.session.execute(select(table)).all():
-                for value in row:
-                    scanned += 1
-                    if isinstance(value, str):
-                        hits += [(table.name, n) for n in needles if n in value]
-                    elif isinstance(value, bytes | memoryview):
-                        raw = bytes(value)
-                        hits += [(table.name, n) for n in needles if n.encode() in raw]
+    hits, scanned = plaintext_hits(app, needles)
     assert scanned > 50
     assert hits == []
