@@ -10,10 +10,12 @@ def create_blueprint() -> Blueprint:
     from mobile_api.card import bp as card_bp
     from mobile_api.ecard import bp as ecard_bp
     from mobile_api.me import bp as me_bp
+    from mobile_api.transit import bp as transit_bp
 
     bp = Blueprint("mobile", __name__)
     bp.register_blueprint(auth_bp)
     bp.register_blueprint(me_bp)
     bp.register_blueprint(card_bp)
     bp.register_blueprint(ecard_bp)
+    bp.register_blueprint(transit_bp)
     return bp

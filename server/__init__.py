@@ -90,6 +90,13 @@ def _init_extensions(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    # The bank behind the card (fares, repayments): only the simulated bank exists so far.
+    from server.ledger.bank import SimulatedBank
+
+    if app.config["SSC_BANK_GATEWAY"] != "simulated":
+        raise RuntimeError("SSC_BANK_GATEWAY: only 'simulated' is available")
+    app.extensions["ssc.bank"] = SimulatedBank()
+
     # Import every model module so metadata (and Alembic) see all tables.
     import server.models  # noqa: F401
 
@@ -131,6 +138,9 @@ def _register_blueprints(app: Flask) -> None:
     from server.security.api import dept_bp
     from server.terminals.api import bp as terminals_bp
     from server.terminals.api import terminal_bp
+    from server.transit.api import bp as transit_bp
+    from server.transit.api import terminal_bp as transit_terminal_bp
+    from server.transit.reports_api import reports_bp as transit_reports_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(docs_bp)
@@ -138,8 +148,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(registry_bp, url_prefix="/staff/v1")
     app.register_blueprint(credentials_bp, url_prefix="/staff/v1")
     app.register_blueprint(terminals_bp, url_prefix="/staff/v1")
+    app.register_blueprint(transit_reports_bp, url_prefix="/staff/v1")
     app.register_blueprint(dept_bp, url_prefix="/dept/v1")
     app.register_blueprint(terminal_bp, url_prefix="/terminal/v1")
+    app.register_blueprint(transit_bp, url_prefix="/staff/v1")
+    app.register_blueprint(transit_terminal_bp, url_prefix="/terminal/v1")
     app.register_blueprint(mobile_blueprint(), url_prefix="/mobile/v1")
 
 
@@ -148,6 +161,8 @@ def _register_cli(app: Flask) -> None:
     from server.registry.cli import seed_cli
     from server.security.cli import audit_cli, keys_cli, sms_cli, staff_cli
     from server.terminals.cli import terminals_cli
+    from server.transit.cli import transit_cli
 
     for group in (audit_cli, keys_cli, staff_cli, seed_cli, ledger_cli, sms_cli, terminals_cli):
         app.cli.add_command(group)
+    app.cli.add_command(transit_cli)

@@ -59,6 +59,13 @@ class Config:
     # Terminals: signed requests older or newer than this are refused (nonces kept twice as long)
     SSC_TERMINAL_CLOCK_SKEW_S = 300
 
+    # Paying for rides: the bank behind the card (simulated: in-memory, for tests and demos), and
+    # the unpaid transit debt above which a card's codes are refused (reason "debt")
+    SSC_BANK_GATEWAY = "simulated"
+    SSC_TRANSIT_DEBT_LIMIT_FEN = 5000  # ¥50
+    SSC_TRANSIT_REENTRY_MINUTES = 15  # a second metro entry this soon: transit.already_inside
+    SSC_TRANSIT_EXIT_TIMEOUT_MINUTES = 240  # open entries close as no_exit (networks without one)
+
     # Logging
     SSC_LOG_LEVEL = "INFO"
     SSC_LOG_JSON = True
@@ -100,6 +107,10 @@ ENV_VARS: dict[str, Any] = {
     "SSC_PRESENTATION_TTL_S": int,
     "SSC_VERIFIER_REFRESH_S": float,
     "SSC_TERMINAL_CLOCK_SKEW_S": int,
+    "SSC_BANK_GATEWAY": str,
+    "SSC_TRANSIT_DEBT_LIMIT_FEN": int,
+    "SSC_TRANSIT_REENTRY_MINUTES": int,
+    "SSC_TRANSIT_EXIT_TIMEOUT_MINUTES": int,
     "SSC_LOG_LEVEL": str,
     "SSC_LOG_JSON": _env_bool,
     "SSC_MAX_CONTENT_LENGTH": int,

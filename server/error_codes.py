@@ -124,7 +124,9 @@ CATALOGUE: dict[str, ErrorSpec] = {
         403, "电子社保卡证书已过期，请联网刷新", "Certificate expired; go online to renew it"
     ),
     "credential.revoked": ErrorSpec(
-        403, "该卡已挂失、封存或注销", "Card reported lost, sealed or closed"
+        403,
+        "该卡已挂失、封存、注销或因欠费暂停使用",
+        "Card reported lost, sealed, closed or stopped for unpaid fares",
     ),
     "credential.bad_device_signature": ErrorSpec(403, "二维码签名无效", "Invalid code signature"),
     "credential.expired": ErrorSpec(403, "二维码已过期，请刷新", "Code expired; refresh it"),
@@ -190,5 +192,50 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "terminal.code_taken": ErrorSpec(409, "终端编号已存在", "Terminal code already registered"),
     "terminal.invalid_transition": ErrorSpec(
         409, "终端当前状态不允许该操作", "Terminal status does not allow this"
+    ),
+    # --- transit taps ----------------------------------------------------------------------------
+    "transit.not_placed": ErrorSpec(
+        409, "该终端尚未登记安装线网和站点", "Terminal has no placement (network, stop)"
+    ),
+    "transit.wrong_station": ErrorSpec(
+        409, "刷卡站点与终端所在站点不符", "Tap at a station that is not the terminal's"
+    ),
+    "transit.kind_not_allowed": ErrorSpec(
+        422, "该终端不受理此类刷卡", "This terminal does not take this kind of tap"
+    ),
+    "transit.already_inside": ErrorSpec(
+        409, "已进站，请勿重复进站", "Already inside: entered a few minutes ago"
+    ),
+    "transit.amount_required": ErrorSpec(
+        422, "请提供计价器金额", "The metered amount (amount_fen) is required"
+    ),
+    "transit.amount_over_cap": ErrorSpec(
+        403, "金额超过单笔免密限额", "Amount over the per-use cap of the code"
+    ),
+    "transit.tap_in_future": ErrorSpec(
+        422, "刷卡时间晚于当前时间，请校准终端时钟", "Tap time is in the future; check the clock"
+    ),
+    "transit.no_card": ErrorSpec(409, "该二维码没有对应的社保卡", "No card behind this code"),
+    "chip.unknown_card": ErrorSpec(404, "无法识别的社保卡", "Unknown card"),
+    "chip.bad_mac": ErrorSpec(403, "卡片认证失败", "Card authentication failed"),
+    "chip.counter_replayed": ErrorSpec(
+        409, "卡片交易计数器异常（疑似复制卡）", "Card counter did not grow (cloned card?)"
+    ),
+    # --- transit payment ---
+    "transit.trip_not_found": ErrorSpec(404, "找不到该行程", "Trip not found"),
+    "transit.no_debt": ErrorSpec(409, "您没有未还的乘车欠款", "You have no unpaid transit fares"),
+    # --- transit fares ---
+    "transit.fare_data_invalid": ErrorSpec(
+        422, "票价数据有误，未导入任何数据", "Fare data is invalid; nothing was imported"
+    ),
+    "transit.unknown_network": ErrorSpec(
+        422, "票价数据中没有该线网", "Network not in the fare data"
+    ),
+    "transit.unknown_stop": ErrorSpec(422, "票价数据中没有该站点", "Stop not in the fare data"),
+    "transit.no_fare_rule": ErrorSpec(
+        422, "没有适用于该行程的票价规则", "No fare rule for this ride"
+    ),
+    "transit.invalid_leg": ErrorSpec(
+        422, "行程数据不完整，无法计价", "Ride data incomplete; cannot price it"
     ),
 }

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -429,7 +430,72 @@ def on_card_state_changed(
     elif after is CardState.ACTIVE and before in (CardState.SUSPENDED, CardState.SEALED):
         row = session.get(CardPseudonym, card.id)
         if row is not None:
-            _log(session, "remove", "pseudonym", row.pseudonym.hex(), "restored", None, now)
+            held = _held_reason(session, card.id)
+            if held is not None:  # e.g. transit debt: stays listed, now for that reason
+                _log(session, "add", "pseudonym", row.pseudonym.hex(), held, None, now)
+            else:
+                _log(session, "remove", "pseudonym", row.pseudonym.hex(), "restored", None, now)
+
+
+# --- listings held by other domains (transit debt) --------------------------------------------
+# A hold is ``check(session, card_id) -> reason | None``. Other domains list a card's pseudonym
+# with :func:`deny_pseudonym` and lift it with :func:`allow_pseudonym`; the hold tells
+# ``on_card_state_changed`` to keep the card listed when a lost or sealed card is restored.
+_PSEUDONYM_HOLDS: dict[str, Callable[[Session, int], str | None]] = {}
+
+
+def register_pseudonym_hold(name: str, check: Callable[[Session, int], str | None]) -> None:
+    _PSEUDONYM_HOLDS[name] = check
+
+
+def _held_reason(session: Session, card_id: int) -> str | None:
+    for _, check in sorted(_PSEUDONYM_HOLDS.items()):
+        reason = check(session, card_id)
+        if reason:
+            return reason
+    return None
+
+
+def pseudonym_listing(session: Session, card_id: int, now: datetime) -> str | None:
+    """Why the card's pseudonym is on the revocation list now (its latest event), or None."""
+    row = session.get(CardPseudonym, card_id)
+    if row is None:
+        return None
+    last = session.execute(
+        select(RevocationEvent)
+        .where(RevocationEvent.kind == "pseudonym", RevocationEvent.value == row.pseudonym.hex())
+        .order_by(RevocationEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None or last.op != "add":
+        return None
+    if last.expires_at is not None and last.expires_at <= now:
+        return None
+    return last.reason
+
+
+def deny_pseudonym(session: Session, card_id: int, reason: str, now: datetime) -> bool:
+    """List the card's pseudonym for ``reason`` (e.g. transit ``debt``): every QR code of the card
+    is refused as ``credential.revoked`` with that reason. A card already listed for any reason
+    stays listed under its first reason (lost beats debt). True when a listing was added.
+    Does not commit."""
+    pseudonym = card_pseudonym(session, card_id, now).hex()
+    if pseudonym_listing(session, card_id, now) is not None:
+        return False
+    _log(session, "add", "pseudonym", pseudonym, reason, None, now)
+    session.flush()
+    return True
+
+
+def allow_pseudonym(session: Session, card_id: int, reason: str, now: datetime) -> bool:
+    """Lift a listing made for ``reason``; a listing for another reason (lost, sealed, replaced…)
+    is left alone. True when the card came off the list. Does not commit."""
+    if pseudonym_listing(session, card_id, now) != reason:
+        return False
+    row = session.get(CardPseudonym, card_id)
+    _log(session, "remove", "pseudonym", row.pseudonym.hex(), reason, None, now)
+    session.flush()
+    return True
 
 
 def revocation_version(session: Session) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -81,6 +82,8 @@ class Card(db.Model):
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failed_tries: Mapped[int] = mapped_column(Integer, default=0)
     pin_locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Highest chip transaction counter seen (card taps): a counter that does not grow is a clone.
+    chip_counter: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

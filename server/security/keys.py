@@ -5,6 +5,7 @@
 - ``blind_index.key``: HMAC-SHA256 key for look-ups of encrypted values.
 - ``pin_pepper.key``: mixed into PIN hashes so a stolen database cannot be brute-forced alone.
 - ``issuer_kek.key``: encrypts the e-card issuer private keys kept in ``issuer/`` beside it.
+- ``card_master.key``: the card chip master key; each card's key is diversified from it by serial.
 
 Files are written with mode 0600. In production, ``SSC_KEYS_DIR`` points at a mounted secret.
 """
@@ -29,6 +30,7 @@ class KeyRing:
     pin_pepper: bytes
     issuer_kek: bytes
     directory: str
+    card_master: bytes = b""
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -58,6 +60,7 @@ def load_keyring(directory: str | os.PathLike[str]) -> KeyRing:
     blind = _read_or_create(keys_dir / "blind_index.key", lambda: secrets.token_hex(32).encode())
     pepper = _read_or_create(keys_dir / "pin_pepper.key", lambda: secrets.token_hex(32).encode())
     kek = _read_or_create(keys_dir / "issuer_kek.key", lambda: secrets.token_hex(32).encode())
+    master = _read_or_create(keys_dir / "card_master.key", lambda: secrets.token_hex(32).encode())
     return KeyRing(
         secret_key=secret_key.decode().strip(),
         pii_keys={kid: base64.b64decode(k) for kid, k in pii["keys"].items()},
@@ -66,6 +69,7 @@ def load_keyring(directory: str | os.PathLike[str]) -> KeyRing:
         pin_pepper=bytes.fromhex(pepper.decode().strip()),
         issuer_kek=bytes.fromhex(kek.decode().strip()),
         directory=str(keys_dir),
+        card_master=bytes.fromhex(master.decode().strip()),
     )
 
 

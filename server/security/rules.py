@@ -83,8 +83,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "audit.read",
         "terminal.manage",
         "terminal.read",
+        "transit.settlement.read",
     },
-    Role.DEPARTMENT_OFFICER: frozenset({"self.read", "person.read", "person.search"}),
+    Role.DEPARTMENT_OFFICER: frozenset(
+        # transit.settlement.read: transport department officers only (checked by the view)
+        {"self.read", "person.read", "person.search", "transit.settlement.read"}
+    ),
     Role.AUDITOR: frozenset(
         {
             "self.read",
@@ -94,6 +98,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "card.read",
             "staff.read",
             "terminal.read",
+            "transit.settlement.read",
         }
     ),
     Role.SYSTEM_ADMIN: frozenset(

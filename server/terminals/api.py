@@ -38,6 +38,8 @@ KindName = Literal[
     "venue_gate",
     "pos",
     "kiosk",
+    "taxi_meter",
+    "bike_dock",
 ]
 SceneName = Literal["transit", "library", "venue", "voucher", "kiosk", "pos", "generic"]
 CITY_PATTERN = r"^44\d{4}$"

@@ -35,6 +35,8 @@ class TerminalKind(StrEnum):
     VENUE_GATE = "venue_gate"  # 博物馆、景区闸机
     POS = "pos"  # 商户收款机
     KIOSK = "kiosk"  # 自助服务一体机
+    TAXI_METER = "taxi_meter"  # 出租车计价器
+    BIKE_DOCK = "bike_dock"  # 公共自行车桩
 
 
 KIND_NAMES: Final = {
@@ -45,6 +47,8 @@ KIND_NAMES: Final = {
     TerminalKind.VENUE_GATE: ("场馆景区闸机", "Museum / scenic-spot gate"),
     TerminalKind.POS: ("商户收款机", "Shop POS"),
     TerminalKind.KIOSK: ("自助服务一体机", "Self-service kiosk"),
+    TerminalKind.TAXI_METER: ("出租车计价器", "Taxi meter"),
+    TerminalKind.BIKE_DOCK: ("公共自行车桩", "Public bicycle dock"),
 }
 
 # The scenes a terminal of each kind may verify codes for. Kiosks stand at entrances of museums
@@ -57,6 +61,8 @@ KIND_SCENES: Final[dict[TerminalKind, frozenset[Scene]]] = {
     TerminalKind.VENUE_GATE: frozenset({Scene.VENUE}),
     TerminalKind.POS: frozenset({Scene.VOUCHER, Scene.POS}),
     TerminalKind.KIOSK: frozenset({Scene.KIOSK, Scene.VENUE, Scene.LIBRARY}),
+    TerminalKind.TAXI_METER: frozenset({Scene.TRANSIT}),
+    TerminalKind.BIKE_DOCK: frozenset({Scene.TRANSIT}),
 }
 
 SCENE_BY_NAME: Final = {scene.name.lower(): scene for scene in Scene}

@@ -10,7 +10,9 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -62,7 +64,8 @@ class Tap(db.Model):
     credential_serial: Mapped[int | None] = mapped_column(BigInteger)
     credential_counter: Mapped[int | None] = mapped_column(BigInteger)
     card_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("card.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(12))  # entry | exit | single | taxi | bike_out | bike_in
+    # entry | exit | single | taxi | bike_out | bike_in
+    kind: Mapped[str] = mapped_column(String(12))
     network_id: Mapped[str] = mapped_column(String(64))
     stop_id: Mapped[str | None] = mapped_column(String(64))
     amount_fen: Mapped[int | None] = mapped_column(Integer)  # taxi meter
@@ -141,3 +144,222 @@ class Debt(db.Model):
 
 
 # --- Fare data ---------------------------------------------------------------------------------
+# GTFS-Fares v2 tables (string GTFS ids as primary keys, blank fields stored as NULL, amounts in
+# integer fen) and the project's extensions; server/transit/data/README.md describes every file.
+# ``fares.import_fares`` replaces all of them in one transaction; ``fare_import`` records each
+# import and its id is the fare data version.
+
+
+class TransitOperator(db.Model):
+    """Extension file ``operators.csv``: who runs a network and gets its fares."""
+
+    __tablename__ = "transit_operator"
+
+    operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+    mode: Mapped[str] = mapped_column(String(12))
+
+
+class TransitNetwork(db.Model):
+    """GTFS ``networks`` plus extension columns operator_id, city_code, mode."""
+
+    __tablename__ = "transit_network"
+
+    network_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    network_name: Mapped[str | None] = mapped_column(String(200))
+    operator_id: Mapped[str] = mapped_column(String(64), ForeignKey("transit_operator.operator_id"))
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+    mode: Mapped[str] = mapped_column(String(12))
+
+
+class TransitStop(db.Model):
+    """GTFS ``stops`` (stations, bus stops, piers, docks) plus extension column city_code."""
+
+    __tablename__ = "transit_stop"
+
+    stop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stop_name: Mapped[str] = mapped_column(String(200))
+    stop_lat: Mapped[float | None] = mapped_column(Float)
+    stop_lon: Mapped[float | None] = mapped_column(Float)
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+
+
+class FareArea(db.Model):
+    """GTFS ``areas``."""
+
+    __tablename__ = "fare_area"
+
+    area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class FareStopArea(db.Model):
+    """GTFS ``stop_areas``."""
+
+    __tablename__ = "fare_stop_area"
+
+    area_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("fare_area.area_id"), primary_key=True
+    )
+    stop_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("transit_stop.stop_id"), primary_key=True
+    )
+
+
+class FareRiderCategory(db.Model):
+    """GTFS ``rider_categories``; ids are the category names of ``credentials.rules``."""
+
+    __tablename__ = "fare_rider_category"
+
+    rider_category_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rider_category_name: Mapped[str] = mapped_column(String(200))
+    is_default_fare_category: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FareMedia(db.Model):
+    """GTFS ``fare_media``."""
+
+    __tablename__ = "fare_media"
+
+    fare_media_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fare_media_name: Mapped[str | None] = mapped_column(String(200))
+    fare_media_type: Mapped[int] = mapped_column(Integer)
+
+
+class FareProduct(db.Model):
+    """GTFS ``fare_products``: one row per product (the full fare; concessions are policies)."""
+
+    __tablename__ = "fare_product"
+
+    fare_product_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fare_product_name: Mapped[str | None] = mapped_column(String(200))
+    rider_category_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("fare_rider_category.rider_category_id")
+    )
+    fare_media_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("fare_media.fare_media_id")
+    )
+    amount_fen: Mapped[int] = mapped_column(Integer)  # negative only for transfer discounts
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class FareLegRule(db.Model):
+    """GTFS ``fare_leg_rules`` (no timeframes). No GTFS id: a surrogate key, uniqueness of
+    (network, from area, to area, product) is checked by the import."""
+
+    __tablename__ = "fare_leg_rule"
+
+    id: Mapped[IdPk]
+    leg_group_id: Mapped[str | None] = mapped_column(String(64))
+    network_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("transit_network.network_id"), index=True
+    )
+    from_area_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("fare_area.area_id"))
+    to_area_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("fare_area.area_id"))
+    fare_product_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("fare_product.fare_product_id")
+    )
+    rule_priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FareTransferRule(db.Model):
+    """GTFS ``fare_transfer_rules``; ``duration_limit`` in seconds."""
+
+    __tablename__ = "fare_transfer_rule"
+
+    id: Mapped[IdPk]
+    from_leg_group_id: Mapped[str | None] = mapped_column(String(64))
+    to_leg_group_id: Mapped[str | None] = mapped_column(String(64))
+    transfer_count: Mapped[int | None] = mapped_column(Integer)
+    duration_limit: Mapped[int | None] = mapped_column(Integer)
+    duration_limit_type: Mapped[int | None] = mapped_column(Integer)
+    fare_transfer_type: Mapped[int] = mapped_column(Integer)
+    fare_product_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("fare_product.fare_product_id")
+    )
+
+
+class FareConcessionPolicy(db.Model):
+    """Extension ``concession_policies.csv``: a rider category's discount in a city and mode."""
+
+    __tablename__ = "fare_concession_policy"
+
+    policy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+    mode: Mapped[str] = mapped_column(String(12))  # a mode or "*"
+    rider_category_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("fare_rider_category.rider_category_id")
+    )
+    discount: Mapped[str] = mapped_column(String(8))  # free | percent
+    percent_off: Mapped[int | None] = mapped_column(Integer)
+    valid_from: Mapped[date] = mapped_column(Date)  # Asia/Shanghai service dates, inclusive
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    other_cities: Mapped[str] = mapped_column(String(12))  # none | guangdong
+
+
+class FareCapRule(db.Model):
+    """Extension ``fare_caps.csv``: never charge more than this per day or month."""
+
+    __tablename__ = "fare_cap"
+
+    cap_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+    modes: Mapped[str] = mapped_column(String(100))  # "metro;bus"
+    period: Mapped[str] = mapped_column(String(8))  # day | month
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+
+class FareVolumeDiscount(db.Model):
+    """Extension ``volume_discounts.csv``: after N paid rides in a month, P% off."""
+
+    __tablename__ = "fare_volume_discount"
+
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("city.code"))
+    modes: Mapped[str] = mapped_column(String(100))
+    after_rides: Mapped[int] = mapped_column(Integer)
+    percent_off: Mapped[int] = mapped_column(Integer)
+    period: Mapped[str] = mapped_column(String(8))  # month
+
+
+class FareDurationFare(db.Model):
+    """Extension ``duration_fares.csv``: bicycles, priced by the started time block."""
+
+    __tablename__ = "fare_duration_fare"
+
+    network_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("transit_network.network_id"), primary_key=True
+    )
+    free_minutes: Mapped[int] = mapped_column(Integer)
+    block_minutes: Mapped[int] = mapped_column(Integer)
+    block_fen: Mapped[int] = mapped_column(Integer)
+    max_fen: Mapped[int | None] = mapped_column(Integer)
+
+
+class FareIncompleteTripRule(db.Model):
+    """Extension ``incomplete_trips.csv``: no exit, no entry, timeouts, same-station exits."""
+
+    __tablename__ = "fare_incomplete_trip"
+
+    network_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("transit_network.network_id"), primary_key=True
+    )
+    no_exit_fen: Mapped[int | None] = mapped_column(Integer)  # NULL: the network's maximum fare
+    no_entry_fen: Mapped[int | None] = mapped_column(Integer)  # NULL: the network's maximum fare
+    exit_timeout_minutes: Mapped[int | None] = mapped_column(Integer)
+    same_station_minutes: Mapped[int | None] = mapped_column(Integer)
+
+
+class FareImport(db.Model):
+    """One ``flask transit import-fares`` run; the latest id is the fare data version."""
+
+    __tablename__ = "fare_import"
+
+    id: Mapped[IdPk]
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 over the file hashes
+    file_hashes: Mapped[str] = mapped_column(Text)  # JSON {file: sha256}
+    row_counts: Mapped[str] = mapped_column(Text)  # JSON {file: rows}

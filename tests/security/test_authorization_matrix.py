@@ -78,6 +78,10 @@ POLICY: dict[str, frozenset[str] | str] = {
     "mobile.ecard.renew": frozenset({"cardholder"}),
     "mobile.ecard.server_code": frozenset({"cardholder"}),
     "mobile.ecard.server_code_image": frozenset({"cardholder"}),
+    "mobile.transit.trips": frozenset({"cardholder"}),
+    "mobile.transit.statement": frozenset({"cardholder"}),
+    "mobile.transit.debt": frozenset({"cardholder"}),
+    "mobile.transit.repay": frozenset({"cardholder"}),
     "credentials.card_channels": COUNTER | {"auditor"},
     "credentials.revoke_channel": COUNTER,
     "credentials.verify_fallback": COUNTER,
@@ -87,9 +91,13 @@ POLICY: dict[str, frozenset[str] | str] = {
     "terminals.enable_terminal": TERMINAL_ADMINS,
     "terminals.retire_terminal": TERMINAL_ADMINS,
     "terminals.rotate_secret": TERMINAL_ADMINS,
+    "transit_reports.settlement_day": frozenset({"city_admin", "auditor", "department_officer"}),
     "terminal.trust_list": TERMINAL,
     "terminal.revocation_list": TERMINAL,
     "terminal.verify": TERMINAL,
+    "transit.place_terminal": TERMINAL_ADMINS,
+    "transit_terminal.tap": TERMINAL,
+    "transit_terminal.tap_batch": TERMINAL,
 }
 
 ACTORS = ("anonymous", "terminal", "cardholder", "department", *STAFF_ROLES)

@@ -1,0 +1,340 @@
+"""My rides: trips with their fare breakdown, a monthly statement, transit debt and repaying it.
+
+Trips of every card the holder has had are shown (a replaced card's rides too). Times are UTC
+with an Asia/Shanghai copy in ``*_local``; months are Asia/Shanghai months (a trip belongs to the
+month of its service date, the local date it started).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint
+from pydantic import Field
+from sqlalchemy import func, select
+
+from server.apidoc import OutSchema, Schema, endpoint
+from server.clock import local_date, to_local_iso, utcnow
+from server.extensions import db
+from server.security.auth import current_actor, require
+from server.security.rules import ActorKind
+from server.transit import payment
+from server.transit.models import Debt, Trip
+
+bp = Blueprint("transit", __name__)
+CARDHOLDER = (ActorKind.CARDHOLDER,)
+MODE_NAMES = {
+    "metro": "地铁 Metro",
+    "bus": "公交 Bus",
+    "brt": "快速公交 BRT",
+    "tram": "有轨电车 Tram",
+    "ferry": "轮渡 Ferry",
+    "coach": "城际客车 Coach",
+    "taxi": "出租车 Taxi",
+    "bicycle": "公共自行车 Bicycle",
+}
+PAYMENT_NAMES = {
+    "unpriced": "待计价 Not priced yet",
+    "pending": "待扣款 Awaiting payment",
+    "paid": "已支付 Paid",
+    "debt": "欠款 Unpaid (debt)",
+}
+
+
+class BreakdownOut(OutSchema):
+    base_fen: int
+    concession_fen: int
+    transfer_fen: int
+    volume_fen: int
+    cap_fen: int
+    charged_fen: int
+
+
+class TripOut(OutSchema):
+    id: int
+    network_id: str
+    operator_id: str
+    mode: str
+    mode_name: str
+    city_code: str
+    from_stop_id: str | None
+    to_stop_id: str | None
+    started_at: datetime
+    started_at_local: str
+    ended_at: datetime | None
+    ended_at_local: str | None
+    service_date: date
+    status: str
+    incomplete: str | None
+    rider_categories: list[str]
+    transfer_count: int
+    breakdown: BreakdownOut
+    payment_status: str
+    payment_status_name: str
+    notes: list[str]
+
+
+class TripsOut(OutSchema):
+    trips: list[TripOut]
+    next_before_id: int | None
+
+
+class TripsQuery(Schema):
+    limit: int = Field(default=20, ge=1, le=100)
+    before_id: int | None = Field(default=None, ge=1)
+
+
+def trip_out(trip: Trip) -> TripOut:
+    return TripOut(
+        id=trip.id,
+        network_id=trip.network_id,
+        operator_id=trip.operator_id,
+        mode=trip.mode,
+        mode_name=MODE_NAMES.get(trip.mode, trip.mode),
+        city_code=trip.city_code,
+        from_stop_id=trip.from_stop_id,
+        to_stop_id=trip.to_stop_id,
+        started_at=trip.started_at,
+        started_at_local=to_local_iso(trip.started_at) or "",
+        ended_at=trip.ended_at,
+        ended_at_local=to_local_iso(trip.ended_at),
+        service_date=trip.service_date,
+        status=trip.status,
+        incomplete=trip.incomplete,
+        rider_categories=[c for c in (trip.rider_categories or "").split(",") if c],
+        transfer_count=trip.transfer_count or 0,
+        breakdown=BreakdownOut(
+            base_fen=trip.base_fen,
+            concession_fen=trip.concession_fen,
+            transfer_fen=trip.transfer_fen,
+            volume_fen=trip.volume_fen,
+            cap_fen=trip.cap_fen,
+            charged_fen=trip.charged_fen,
+        ),
+        payment_status=trip.payment_status,
+        payment_status_name=PAYMENT_NAMES.get(trip.payment_status, trip.payment_status),
+        notes=[n for n in (trip.notes or "").split(",") if n],
+    )
+
+
+@bp.get("/trips")
+@require("cardholder.self", actors=CARDHOLDER)
+@endpoint(
+    summary="我的乘车记录（含票价明细） My trips with fare breakdowns",
+    query=TripsQuery,
+    response=TripsOut,
+)
+def trips(query: TripsQuery):
+    card_ids = payment.person_card_ids(db.session, current_actor().id)
+    stmt = select(Trip).where(Trip.card_id.in_(card_ids))
+    if query.before_id is not None:
+        stmt = stmt.where(Trip.id < query.before_id)
+    rows = list(db.session.execute(stmt.order_by(Trip.id.desc()).limit(query.limit)).scalars())
+    return TripsOut(
+        trips=[trip_out(t) for t in rows],
+        next_before_id=rows[-1].id if len(rows) == query.limit else None,
+    )
+
+
+class StatementQuery(Schema):
+    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class ModeTotalsOut(OutSchema):
+    mode: str
+    mode_name: str
+    trips: int
+    base_fen: int
+    concession_fen: int
+    discount_fen: int
+    charged_fen: int
+
+
+class StatementOut(OutSchema):
+    month: str
+    trips: int
+    by_mode: list[ModeTotalsOut]
+    base_fen: int
+    concession_fen: int  # concessions received (paid by the city)
+    transfer_fen: int
+    volume_fen: int
+    cap_fen: int
+    discount_fen: int  # transfer + volume + cap
+    charged_fen: int
+    paid_fen: int
+    pending_fen: int  # charged, not collected yet
+    debt_fen: int  # this month's fares in unpaid debt
+    outstanding_debt_fen: int  # every unpaid debt, now
+
+
+def _month_bounds(month: str) -> tuple[date, date]:
+    year, mon = (int(part) for part in month.split("-"))
+    first = date(year, mon, 1)
+    after = date(year + 1, 1, 1) if mon == 12 else date(year, mon + 1, 1)
+    return first, after
+
+
+@bp.get("/trips/statement")
+@require("cardholder.self", actors=CARDHOLDER)
+@endpoint(
+    summary="乘车月结单 My monthly transit statement",
+    description="按北京时间自然月统计；month 缺省为本月。"
+    " By Asia/Shanghai month; this month by default.",
+    query=StatementQuery,
+    response=StatementOut,
+)
+def statement(query: StatementQuery):
+    month = query.month or local_date(utcnow()).strftime("%Y-%m")
+    first, after = _month_bounds(month)
+    card_ids = payment.person_card_ids(db.session, current_actor().id)
+    rows = db.session.execute(
+        select(
+            Trip.mode,
+            Trip.payment_status,
+            func.count(Trip.id),
+            func.sum(Trip.base_fen),
+            func.sum(Trip.concession_fen),
+            func.sum(Trip.transfer_fen),
+            func.sum(Trip.volume_fen),
+            func.sum(Trip.cap_fen),
+            func.sum(Trip.charged_fen),
+        )
+        .where(
+            Trip.card_id.in_(card_ids),
+            Trip.service_date >= first,
+            Trip.service_date < after,
+            Trip.payment_status.in_(("pending", "paid", "debt")),
+        )
+        .group_by(Trip.mode, Trip.payment_status)
+    ).all()
+    debt_this_month = db.session.execute(
+        select(func.coalesce(func.sum(Debt.amount_fen), 0))
+        .join(Trip, Trip.id == Debt.trip_id)
+        .where(
+            Debt.card_id.in_(card_ids),
+            Debt.repaid_at.is_(None),
+            Trip.service_date >= first,
+            Trip.service_date < after,
+        )
+    ).scalar_one()
+    modes: dict[str, ModeTotalsOut] = {}
+    out = StatementOut(
+        month=month,
+        trips=0,
+        by_mode=[],
+        base_fen=0,
+        concession_fen=0,
+        transfer_fen=0,
+        volume_fen=0,
+        cap_fen=0,
+        discount_fen=0,
+        charged_fen=0,
+        paid_fen=0,
+        pending_fen=0,
+        debt_fen=int(debt_this_month),
+        outstanding_debt_fen=payment.unpaid_debt_fen(db.session, card_ids),
+    )
+    for mode, status, n, base, concession, transfer, volume, cap, charged in rows:
+        n, base, concession = int(n), int(base or 0), int(concession or 0)
+        transfer, volume, cap, charged = (int(v or 0) for v in (transfer, volume, cap, charged))
+        by = modes.setdefault(
+            mode,
+            ModeTotalsOut(
+                mode=mode,
+                mode_name=MODE_NAMES.get(mode, mode),
+                trips=0,
+                base_fen=0,
+                concession_fen=0,
+                discount_fen=0,
+                charged_fen=0,
+            ),
+        )
+        by.trips += n
+        by.base_fen += base
+        by.concession_fen += concession
+        by.discount_fen += transfer + volume + cap
+        by.charged_fen += charged
+        out.trips += n
+        out.base_fen += base
+        out.concession_fen += concession
+        out.transfer_fen += transfer
+        out.volume_fen += volume
+        out.cap_fen += cap
+        out.discount_fen += transfer + volume + cap
+        out.charged_fen += charged
+        if status == "paid":
+            out.paid_fen += charged
+        elif status == "pending":
+            out.pending_fen += charged
+    out.by_mode = [modes[m] for m in sorted(modes)]
+    return out
+
+
+class DebtOut(OutSchema):
+    trip_id: int
+    amount_fen: int
+    reason: str
+    created_at: datetime
+
+
+class DebtsOut(OutSchema):
+    outstanding_fen: int
+    limit_fen: int
+    denied: bool  # my codes are refused at gates until I repay
+    debts: list[DebtOut]
+
+
+@bp.get("/transit/debt")
+@require("cardholder.self", actors=CARDHOLDER)
+@endpoint(summary="我的乘车欠款 My unpaid transit fares", response=DebtsOut)
+def debt():
+    view = payment.debt_view(db.session, current_actor().id, utcnow())
+    return DebtsOut(
+        outstanding_fen=view.outstanding_fen,
+        limit_fen=view.limit_fen,
+        denied=view.denied,
+        debts=[
+            DebtOut(
+                trip_id=d.trip_id, amount_fen=d.amount_fen, reason=d.reason, created_at=d.created_at
+            )
+            for d in view.debts
+        ],
+    )
+
+
+class RepaymentOut(OutSchema):
+    repaid_fen: int
+    debts: int
+    journal_entry_id: int
+    bank_reference: str | None
+    unlisted: bool  # my codes work again
+
+
+@bp.post("/transit/repay")
+@require("cardholder.self", actors=CARDHOLDER)
+@endpoint(
+    summary="补缴乘车欠款（从社保卡银行账户扣款） Repay unpaid fares from my card's bank account",
+    description="银行扣款失败时不做任何记录，返回银行错误码。"
+    " On a bank failure nothing is recorded and the bank's code is returned.",
+    response=RepaymentOut,
+    errors=(
+        "ecard.no_card",
+        "transit.no_debt",
+        "bank.timeout",
+        "bank.account_closed",
+        "bank.account_frozen",
+        "bank.insufficient_funds",
+        "bank.invalid_account",
+        "bank.idempotency_conflict",
+    ),
+)
+def repay():
+    actor = current_actor()
+    result = payment.repay_debts(db.session, actor, actor.id, utcnow())
+    return RepaymentOut(
+        repaid_fen=result.repaid_fen,
+        debts=result.debts,
+        journal_entry_id=result.journal_entry_id,
+        bank_reference=result.bank_reference,
+        unlisted=result.unlisted,
+    )

@@ -1,0 +1,485 @@
+"""Paying for rides: ride now, pay later.
+
+A priced trip waits with ``payment_status="pending"`` until the collection job debits its fare
+from the bank account behind the card (the card's bank account number is decrypted in memory for
+the call only, never logged or stored elsewhere). Outcomes:
+
+- fare 0 (free ride, capped) → ``paid``, no money moves, no entry;
+- the bank debits → one balanced journal entry, bank clearing → the operator's settlement
+  account, under the idempotency key ``trip:<id>`` (the same key the bank sees) → ``paid``;
+- ``bank.timeout`` → stays ``pending`` and is retried later with the same key: the bank's
+  idempotency guarantees one debit even if the first call went through;
+- a refusal (account closed / frozen / insufficient funds / invalid) → a :class:`Debt`,
+  ``payment_status="debt"``. When a card's unpaid debt exceeds ``SSC_TRANSIT_DEBT_LIMIT_FEN`` its
+  pseudonym goes on the revocation list with reason ``debt`` until the holder repays
+  (:func:`repay_debts`).
+
+The card's own ledger account (kind ``card``) does not figure in fares: it mirrors money routed
+*through* the card (subsidies paid in, stored value), while fares are collected straight from the
+bank account, so a fare is one entry bank clearing → operator and the card account never moves.
+The holder sees fares in their trips, not in the card account's movements.
+
+Exactly once: the trip row is locked (``SELECT … FOR UPDATE``; SQLite takes the write lock at
+``BEGIN``) for the whole collection, including the bank call, and both the bank and the journal
+use the key ``trip:<id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from server.credentials import service as credentials
+from server.errors import DomainError
+from server.ledger.bank import BankError, BankGateway, BankResult, BankTimeout
+from server.ledger.models import Account
+from server.ledger.rules import AccountKind
+from server.ledger.service import open_account, post_entry
+from server.registry.models import Card
+from server.registry.rules import USABLE_STATES, CardState
+from server.registry.service import decrypt_bank_account
+from server.security import audit
+from server.security.rules import Actor
+from server.transit.models import Debt, Trip
+
+log = logging.getLogger("server.transit.payment")
+
+PENDING, PAID, DEBT = "pending", "paid", "debt"
+DEBT_REASON = "debt"  # the reason on the revocation list
+FARE_ENTRY_KIND = "transit_fare"
+REPAY_ENTRY_KIND = "transit_debt_repaid"
+MAX_REPAY_ATTEMPTS = 1000  # keys repay:<debts>:<n> tried before giving up (never reached)
+
+
+def bank() -> BankGateway:
+    return current_app.extensions["ssc.bank"]
+
+
+def debt_limit_fen() -> int:
+    return int(current_app.config["SSC_TRANSIT_DEBT_LIMIT_FEN"])
+
+
+# --- accounts opened on first use ----------------------------------------------------------------
+
+
+def _advisory_lock(session: Session, name: str) -> None:
+    """Serialise "find or open" of one account on PostgreSQL (no unique key covers it); SQLite
+    transactions already hold the write lock from their start."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def find_or_open_account(
+    session: Session,
+    now: datetime,
+    *,
+    kind: AccountKind,
+    name: str,
+    owner_ref: str | None = None,
+    department: str | None = None,
+    city_code: str | None = None,
+    no_floor: bool = False,
+) -> Account:
+    stmt = (
+        select(Account)
+        .where(
+            Account.kind == kind.value,
+            Account.owner_ref.is_(None) if owner_ref is None else Account.owner_ref == owner_ref,
+            Account.department.is_(None)
+            if department is None
+            else Account.department == department,
+            Account.city_code.is_(None) if city_code is None else Account.city_code == city_code,
+        )
+        .order_by(Account.id)
+        .limit(1)
+    )
+    account = session.execute(stmt).scalar_one_or_none()
+    if account is not None:
+        return account
+    _advisory_lock(session, f"ledger-account:{kind}:{owner_ref}:{department}:{city_code}")
+    account = session.execute(stmt).scalar_one_or_none()
+    if account is not None:
+        return account
+    extra = {"min_balance_fen": None} if no_floor else {}
+    return open_account(
+        session,
+        kind=kind,
+        name=name,
+        now=now,
+        owner_ref=owner_ref,
+        department=department,
+        city_code=city_code,
+        **extra,
+    )
+
+
+def bank_clearing_account(session: Session, now: datetime) -> Account:
+    """The one bank clearing account: money enters and leaves the books through it."""
+    return find_or_open_account(
+        session,
+        now,
+        kind=AccountKind.BANK_CLEARING,
+        name="银行清算 Bank clearing",
+        owner_ref="bank",
+    )
+
+
+def operator_account(session: Session, operator_id: str, now: datetime) -> Account:
+    """One settlement account per transit operator (``owner_ref`` = the operator id)."""
+    return find_or_open_account(
+        session,
+        now,
+        kind=AccountKind.OPERATOR_SETTLEMENT,
+        name=f"运营商 Operator {operator_id}"[:100],
+        owner_ref=operator_id,
+    )
+
+
+# --- collecting ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectOutcome:
+    trip_id: int
+    status: str  # paid | debt | pending | skipped (not pending when we looked)
+    code: str | None = None  # bank code of a refusal or timeout
+    journal_entry_id: int | None = None
+
+
+@dataclass
+class CollectSummary:
+    paid: int = 0
+    debt: int = 0
+    pending: int = 0
+    skipped: int = 0
+    outcomes: list[CollectOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "paid": self.paid,
+            "debt": self.debt,
+            "pending": self.pending,
+            "skipped": self.skipped,
+        }
+
+
+def _lock_trip(session: Session, trip_id: int) -> Trip | None:
+    return session.execute(
+        select(Trip)
+        .where(Trip.id == trip_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _debit(account_number: str | None, amount_fen: int, key: str) -> BankResult:
+    """One bank call. Raises :class:`BankTimeout`; other failures come back as a refusal."""
+    if account_number is None:
+        return BankResult(ok=False, error="bank.invalid_account")
+    try:
+        return bank().debit(account_number, amount_fen, key)
+    except BankTimeout:
+        raise
+    except BankError as exc:  # a gateway may raise instead of returning a refusal
+        return BankResult(ok=False, error=exc.code)
+
+
+def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcome:
+    """Collect one trip's fare (see the module docstring). Commits (or rolls back) itself."""
+    trip = _lock_trip(session, trip_id)
+    if trip is None:
+        session.rollback()
+        raise DomainError("transit.trip_not_found", trip_id=trip_id)
+    if trip.payment_status != PENDING:
+        session.rollback()
+        return CollectOutcome(trip_id, "skipped", journal_entry_id=trip.journal_entry_id)
+    if trip.charged_fen == 0:
+        trip.payment_status = PAID
+        session.commit()
+        return CollectOutcome(trip_id, PAID)
+
+    card = session.get(Card, trip.card_id)
+    key = f"trip:{trip.id}"
+    try:
+        result = _debit(decrypt_bank_account(card), trip.charged_fen, key)
+    except BankTimeout:
+        session.rollback()
+        log.info("fare collection timed out", extra={"trip_id": trip_id})
+        return CollectOutcome(trip_id, PENDING, code="bank.timeout")
+
+    if result.ok:
+        clearing = bank_clearing_account(session, now)
+        operator = operator_account(session, trip.operator_id, now)
+        entry, _ = post_entry(
+            session,
+            idempotency_key=key,
+            lines=[(clearing.id, -trip.charged_fen), (operator.id, trip.charged_fen)],
+            kind=FARE_ENTRY_KIND,
+            memo=f"trip {trip.id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
+            now=now,
+            actor_label="transit.collect",
+        )
+        trip.payment_status = PAID
+        trip.journal_entry_id = entry.id
+        session.commit()
+        return CollectOutcome(trip_id, PAID, journal_entry_id=entry.id)
+
+    code = result.error or "bank.invalid_account"
+    session.add(
+        Debt(
+            card_id=trip.card_id,
+            trip_id=trip.id,
+            amount_fen=trip.charged_fen,
+            reason=code,
+            created_at=now,
+        )
+    )
+    trip.payment_status = DEBT
+    session.flush()
+    enforce_debt_limit(session, card, now)
+    session.commit()
+    return CollectOutcome(trip_id, DEBT, code=code)
+
+
+def collect_pending(session: Session, now: datetime, limit: int = 500) -> CollectSummary:
+    """The collection job: up to ``limit`` pending trips, oldest first, one transaction each.
+
+    Safe to run on several workers at once: each trip is locked while it is collected, and a trip
+    another worker has already collected is skipped."""
+    ids = list(
+        session.execute(
+            select(Trip.id)
+            .where(Trip.payment_status == PENDING)
+            .order_by(Trip.id)
+            .limit(max(1, int(limit)))
+        ).scalars()
+    )
+    session.rollback()
+    summary = CollectSummary()
+    for trip_id in ids:
+        try:
+            outcome = collect_trip(session, trip_id, now)
+        except DomainError as exc:  # e.g. a frozen operator account: retried on the next run
+            session.rollback()
+            log.warning("fare not collected", extra={"trip_id": trip_id, "code": exc.code})
+            outcome = CollectOutcome(trip_id, PENDING, code=exc.code)
+        summary.outcomes.append(outcome)
+        setattr(summary, outcome.status, getattr(summary, outcome.status) + 1)
+    return summary
+
+
+# --- debts and the deny list ---------------------------------------------------------------------
+
+
+def unpaid_debt_fen(session: Session, card_ids: int | list[int]) -> int:
+    ids = [card_ids] if isinstance(card_ids, int) else card_ids
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(Debt.amount_fen), 0)).where(
+                Debt.card_id.in_(ids), Debt.repaid_at.is_(None)
+            )
+        ).scalar_one()
+    )
+
+
+def debt_hold(session: Session, card_id: int) -> str | None:
+    """The revocation-list hold for transit debt: ``"debt"`` while the card's unpaid debt is over
+    the limit (registered with the credentials service, see ``register_pseudonym_hold``)."""
+    return DEBT_REASON if unpaid_debt_fen(session, card_id) > debt_limit_fen() else None
+
+
+credentials.register_pseudonym_hold("transit.debt", debt_hold)
+
+
+def enforce_debt_limit(session: Session, card: Card, now: datetime) -> bool:
+    """List the card's pseudonym (reason ``debt``) when its unpaid debt exceeds the limit.
+    Returns True when a listing was added now. Does not commit."""
+    if CardState(card.state) not in USABLE_STATES:
+        return False  # a replaced or cancelled card is listed (and dead) already
+    owed = unpaid_debt_fen(session, card.id)
+    if owed <= debt_limit_fen():
+        return False
+    added = credentials.deny_pseudonym(session, card.id, DEBT_REASON, now)
+    if added:
+        audit.record(
+            session,
+            None,
+            "transit.card_denied",
+            object_type="card",
+            object_id=card.id,
+            city_code=card.issuing_city,
+            now=now,
+            reason=DEBT_REASON,
+            debt_fen=owed,
+            limit_fen=debt_limit_fen(),
+        )
+    return added
+
+
+def person_card_ids(session: Session, person_id: int) -> list[int]:
+    return list(
+        session.execute(select(Card.id).where(Card.person_id == person_id).order_by(Card.id))
+        .scalars()
+        .all()
+    )
+
+
+def open_debts(session: Session, card_ids: list[int], *, lock: bool = False) -> list[Debt]:
+    if not card_ids:
+        return []
+    stmt = (
+        select(Debt)
+        .where(Debt.card_id.in_(card_ids), Debt.repaid_at.is_(None))
+        .order_by(Debt.id)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return list(session.execute(stmt).scalars())
+
+
+@dataclass(frozen=True)
+class DebtView:
+    outstanding_fen: int
+    limit_fen: int
+    denied: bool  # the card's codes are refused for debt right now
+    debts: list[Debt]
+
+
+def debt_view(session: Session, person_id: int, now: datetime) -> DebtView:
+    card_ids = person_card_ids(session, person_id)
+    debts = open_debts(session, card_ids)
+    denied = any(
+        credentials.pseudonym_listing(session, card_id, now) == DEBT_REASON for card_id in card_ids
+    )
+    return DebtView(
+        outstanding_fen=sum(d.amount_fen for d in debts),
+        limit_fen=debt_limit_fen(),
+        denied=denied,
+        debts=debts,
+    )
+
+
+@dataclass(frozen=True)
+class Repayment:
+    repaid_fen: int
+    debts: int
+    journal_entry_id: int
+    bank_reference: str | None
+    unlisted: bool  # the debt listing was lifted
+
+
+def _repay_key(debts: list[Debt]) -> str:
+    ids = ",".join(str(d.id) for d in debts)
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:40]
+    for attempt in range(MAX_REPAY_ATTEMPTS):
+        key = f"repay:{digest}:{attempt}"
+        previous = bank().status(key)
+        # Unused: a fresh attempt. Applied but unheard (a timeout): repeat it, the bank answers
+        # with its first result and moves nothing again. Refused: that attempt is over.
+        if previous is None or previous.ok:
+            return key
+    raise DomainError("bank.idempotency_conflict")  # pragma: no cover - a thousand refusals
+
+
+def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -> Repayment:
+    """Repay every unpaid debt of the holder's cards from the bank account of their card.
+
+    The bank is debited for the total under a key derived from the debts and the attempt number
+    (an attempt that timed out is repeated under its own key, a refused one is not). On success:
+    one journal entry (bank clearing → each operator), the debts and their trips marked repaid
+    and paid, the debt listing lifted (a listing for another reason, e.g. lost, stays). On a bank
+    failure nothing is written and the bank's code is raised. Commits."""
+    card = credentials.holder_card(session, person_id)
+    card_ids = person_card_ids(session, person_id)
+    debts = open_debts(session, card_ids, lock=True)
+    if not debts:
+        session.rollback()
+        raise DomainError("transit.no_debt")
+    total = sum(d.amount_fen for d in debts)
+    key = _repay_key(debts)
+    try:
+        result = _debit(decrypt_bank_account(card), total, key)
+    except BankTimeout:
+        session.rollback()
+        raise DomainError("bank.timeout") from None
+    if not result.ok:
+        session.rollback()
+        raise DomainError(result.error or "bank.invalid_account")
+
+    trips = {
+        t.id: t
+        for t in session.execute(
+            select(Trip).where(Trip.id.in_([d.trip_id for d in debts])).with_for_update()
+        ).scalars()
+    }
+    by_operator: dict[str, int] = {}
+    for debt in debts:
+        operator_id = trips[debt.trip_id].operator_id
+        by_operator[operator_id] = by_operator.get(operator_id, 0) + debt.amount_fen
+    clearing = bank_clearing_account(session, now)
+    lines = [(clearing.id, -total)]
+    lines += [
+        (operator_account(session, op, now).id, amount)
+        for op, amount in sorted(by_operator.items())
+    ]
+    entry, _ = post_entry(
+        session,
+        idempotency_key=key,
+        lines=lines,
+        kind=REPAY_ENTRY_KIND,
+        memo=f"transit debts repaid: {len(debts)}",
+        now=now,
+        actor_label=actor.label,
+    )
+    for debt in debts:
+        debt.repaid_at = now
+        debt.journal_entry_id = entry.id
+        trip = trips[debt.trip_id]
+        trip.payment_status = PAID
+        trip.journal_entry_id = entry.id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "transit.debt_repaid",
+        object_type="card",
+        object_id=card.id,
+        city_code=card.issuing_city,
+        now=now,
+        debts=len(debts),
+        amount_fen=total,
+        journal_entry_id=entry.id,
+    )
+    unlisted = False
+    for card_id in sorted({d.card_id for d in debts} | {card.id}):
+        if credentials.allow_pseudonym(session, card_id, DEBT_REASON, now):
+            unlisted = True
+            audit.record(
+                session,
+                actor,
+                "transit.card_allowed",
+                object_type="card",
+                object_id=card_id,
+                city_code=card.issuing_city,
+                now=now,
+                reason=DEBT_REASON,
+            )
+    session.commit()
+    return Repayment(
+        repaid_fen=total,
+        debts=len(debts),
+        journal_entry_id=entry.id,
+        bank_reference=result.reference,
+        unlisted=unlisted,
+    )

@@ -1,0 +1,104 @@
+"""Staff reports for transit: the daily settlement with operators and between cities.
+
+Who sees what (permission ``transit.settlement.read``): a city administrator sees the operators
+riding in their city and the clearing pairs that involve it; an auditor sees the province; a
+department officer of the transport department sees their city, or the province when they are
+province-wide. Officers of other departments are out of scope (``auth.out_of_scope``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from flask import Blueprint, Response
+
+from server.apidoc import OutSchema, Schema, endpoint
+from server.errors import DomainError
+from server.extensions import db
+from server.security.auth import current_actor, require
+from server.security.rules import Actor, Role
+from server.transit import settlement
+
+reports_bp = Blueprint("transit_reports", __name__)
+
+
+class SettlementQuery(Schema):
+    date: dt.date
+    format: Literal["json", "csv"] = "json"
+
+
+class OperatorDayOut(OutSchema):
+    operator_id: str
+    city_code: str
+    trips: int
+    gross_fen: int
+    concession_fen: int
+    transfer_fen: int
+    volume_fen: int
+    cap_fen: int
+    net_fen: int
+    collected_fen: int
+    outstanding_fen: int
+    reimbursed_fen: int
+
+
+class TotalsOut(OutSchema):
+    trips: int
+    gross_fen: int
+    concession_fen: int
+    transfer_fen: int
+    volume_fen: int
+    cap_fen: int
+    net_fen: int
+    collected_fen: int
+    outstanding_fen: int
+    reimbursed_fen: int
+
+
+class ClearingOut(OutSchema):
+    ride_city: str
+    home_city: str
+    trips: int
+    concession_fen: int
+
+
+class SettlementOut(OutSchema):
+    service_date: dt.date
+    operators: list[OperatorDayOut]
+    clearing: list[ClearingOut]
+    totals: TotalsOut
+
+
+def settlement_cities(actor: Actor) -> frozenset[str] | None:
+    """The cities an actor's settlement view covers (None: the whole province)."""
+    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != settlement.TRANSPORT:
+        raise DomainError("auth.out_of_scope")
+    return None if actor.city_code is None else frozenset({actor.city_code})
+
+
+@reports_bp.get("/transit/settlement")
+@require("transit.settlement.read")
+@endpoint(
+    summary="交通结算日报（按运营商、跨市清分） Daily transit settlement by operator and city pair",
+    description="金额单位为分；format=csv 下载 Excel 可打开的 CSV（元，两位小数）。"
+    " Amounts in fen; format=csv downloads a CSV in yuan for Excel.",
+    query=SettlementQuery,
+    response=SettlementOut,
+    errors=("auth.out_of_scope",),
+)
+def settlement_day(query: SettlementQuery):
+    cities = settlement_cities(current_actor())
+    report = settlement.settlement_report(db.session, query.date, cities=cities)
+    db.session.rollback()  # read only
+    if query.format == "csv":
+        name = f"transit-settlement-{query.date.isoformat()}.csv"
+        return Response(
+            settlement.report_csv(report),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Type": "text/csv; charset=utf-8",
+            },
+        )
+    return SettlementOut.model_validate(report.as_dict())
