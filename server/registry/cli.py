@@ -47,6 +47,10 @@ def seed_demo_command(if_empty: bool, as_json: bool) -> None:
         line = f"  {p['name']:<10} {p['id_number']}  {p['city']}"
         click.echo(f"{line}  card {p['card_id']}: {p['card_state']}")
     click.echo(f"财政部门接口密钥 Finance department API key: {result['department_key']}")
+    click.echo("演示终端（HMAC 密钥只显示这一次）Demo terminals (secrets shown once):")
+    for t in result["terminals"]:
+        where = f"{t['network']} {t['stop'] or ''}".strip()
+        click.echo(f"  {t['code']:<12} {t['kind']:<14} {where:<22} secret={t['secret']}")
 
 
 @seed_cli.command("synthetic")

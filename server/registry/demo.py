@@ -254,6 +254,7 @@ def seed_demo(session: Session, now: datetime) -> dict:
             }
         )
 
+    terminals_out = _demo_transit(session, now)
     _client, key = create_department_client(
         session,
         actors["sysadmin"],
@@ -262,4 +263,43 @@ def seed_demo(session: Session, now: datetime) -> dict:
         city_code=None,
         now=now,
     )
-    return {"staff": staff_out, "people": people_out, "department_key": key, "pin": DEMO_PIN}
+    return {
+        "staff": staff_out,
+        "people": people_out,
+        "department_key": key,
+        "pin": DEMO_PIN,
+        "terminals": terminals_out,
+    }
+
+
+# Demo terminals: (code, kind, city, owner, network, stop).
+TERMINALS = [
+    ("GZM-TYXL-01", "metro_gate", "440100", "广州地铁 Guangzhou Metro", "gz-metro", "gzm-tiyuxilu"),
+    ("GZM-XL-01", "metro_gate", "440100", "广州地铁 Guangzhou Metro", "gz-metro", "gzm-xilang"),
+    ("GZB-0001", "bus_validator", "440100", "广州公交 Guangzhou Bus", "gz-bus", None),
+    ("FSM-NZ-01", "metro_gate", "440600", "佛山地铁 Foshan Metro", "fs-metro", "fsm-nanzhuang"),
+]
+
+
+def _demo_transit(session: Session, now: datetime) -> list[dict]:
+    """The demo fare data and a few placed terminals (their HMAC secrets are printed once)."""
+    from pathlib import Path
+
+    from server.terminals.service import register_terminal
+    from server.transit import fares
+    from server.transit.models import TerminalPlacement
+
+    fares.import_fares(session, Path(fares.__file__).parent / "data" / "demo", now)
+    out = []
+    for code, kind, city, owner, network, stop in TERMINALS:
+        terminal, secret = register_terminal(
+            session, None, code=code, kind=kind, city_code=city, owner=owner, now=now
+        )
+        session.add(
+            TerminalPlacement(
+                terminal_id=terminal.id, network_id=network, stop_id=stop, placed_at=now
+            )
+        )
+        out.append({"code": code, "kind": kind, "network": network, "stop": stop, "secret": secret})
+    session.commit()
+    return out
