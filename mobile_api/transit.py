@@ -11,15 +11,15 @@ from datetime import date, datetime
 
 from flask import Blueprint
 from pydantic import Field
-from sqlalchemy import func, select
 
 from server.apidoc import OutSchema, Schema, endpoint
-from server.clock import local_date, to_local_iso, utcnow
+from server.clock import to_local_iso, utcnow
 from server.extensions import db
 from server.security.auth import current_actor, require
 from server.security.rules import ActorKind
 from server.transit import payment
-from server.transit.models import Debt, Trip
+from server.transit import statement as statement_service
+from server.transit.models import Trip
 
 bp = Blueprint("transit", __name__)
 CARDHOLDER = (ActorKind.CARDHOLDER,)
@@ -125,11 +125,9 @@ def trip_out(trip: Trip) -> TripOut:
     response=TripsOut,
 )
 def trips(query: TripsQuery):
-    card_ids = payment.person_card_ids(db.session, current_actor().id)
-    stmt = select(Trip).where(Trip.card_id.in_(card_ids))
-    if query.before_id is not None:
-        stmt = stmt.where(Trip.id < query.before_id)
-    rows = list(db.session.execute(stmt.order_by(Trip.id.desc()).limit(query.limit)).scalars())
+    rows = statement_service.trips_page(
+        db.session, current_actor().id, limit=query.limit, before_id=query.before_id
+    )
     return TripsOut(
         trips=[trip_out(t) for t in rows],
         next_before_id=rows[-1].id if len(rows) == query.limit else None,
@@ -167,13 +165,6 @@ class StatementOut(OutSchema):
     outstanding_debt_fen: int  # every unpaid debt, now
 
 
-def _month_bounds(month: str) -> tuple[date, date]:
-    year, mon = (int(part) for part in month.split("-"))
-    first = date(year, mon, 1)
-    after = date(year + 1, 1, 1) if mon == 12 else date(year, mon + 1, 1)
-    return first, after
-
-
 @bp.get("/trips/statement")
 @require("cardholder.self", actors=CARDHOLDER)
 @endpoint(
@@ -184,90 +175,13 @@ def _month_bounds(month: str) -> tuple[date, date]:
     response=StatementOut,
 )
 def statement(query: StatementQuery):
-    month = query.month or local_date(utcnow()).strftime("%Y-%m")
-    first, after = _month_bounds(month)
-    card_ids = payment.person_card_ids(db.session, current_actor().id)
-    rows = db.session.execute(
-        select(
-            Trip.mode,
-            Trip.payment_status,
-            func.count(Trip.id),
-            func.sum(Trip.base_fen),
-            func.sum(Trip.concession_fen),
-            func.sum(Trip.transfer_fen),
-            func.sum(Trip.volume_fen),
-            func.sum(Trip.cap_fen),
-            func.sum(Trip.charged_fen),
-        )
-        .where(
-            Trip.card_id.in_(card_ids),
-            Trip.service_date >= first,
-            Trip.service_date < after,
-            Trip.payment_status.in_(("pending", "paid", "debt")),
-        )
-        .group_by(Trip.mode, Trip.payment_status)
-    ).all()
-    debt_this_month = db.session.execute(
-        select(func.coalesce(func.sum(Debt.amount_fen), 0))
-        .join(Trip, Trip.id == Debt.trip_id)
-        .where(
-            Debt.card_id.in_(card_ids),
-            Debt.repaid_at.is_(None),
-            Trip.service_date >= first,
-            Trip.service_date < after,
-        )
-    ).scalar_one()
-    modes: dict[str, ModeTotalsOut] = {}
-    out = StatementOut(
-        month=month,
-        trips=0,
-        by_mode=[],
-        base_fen=0,
-        concession_fen=0,
-        transfer_fen=0,
-        volume_fen=0,
-        cap_fen=0,
-        discount_fen=0,
-        charged_fen=0,
-        paid_fen=0,
-        pending_fen=0,
-        debt_fen=int(debt_this_month),
-        outstanding_debt_fen=payment.unpaid_debt_fen(db.session, card_ids),
+    result = statement_service.monthly_statement(
+        db.session, current_actor().id, query.month, utcnow()
     )
-    for mode, status, n, base, concession, transfer, volume, cap, charged in rows:
-        n, base, concession = int(n), int(base or 0), int(concession or 0)
-        transfer, volume, cap, charged = (int(v or 0) for v in (transfer, volume, cap, charged))
-        by = modes.setdefault(
-            mode,
-            ModeTotalsOut(
-                mode=mode,
-                mode_name=MODE_NAMES.get(mode, mode),
-                trips=0,
-                base_fen=0,
-                concession_fen=0,
-                discount_fen=0,
-                charged_fen=0,
-            ),
-        )
-        by.trips += n
-        by.base_fen += base
-        by.concession_fen += concession
-        by.discount_fen += transfer + volume + cap
-        by.charged_fen += charged
-        out.trips += n
-        out.base_fen += base
-        out.concession_fen += concession
-        out.transfer_fen += transfer
-        out.volume_fen += volume
-        out.cap_fen += cap
-        out.discount_fen += transfer + volume + cap
-        out.charged_fen += charged
-        if status == "paid":
-            out.paid_fen += charged
-        elif status == "pending":
-            out.pending_fen += charged
-    out.by_mode = [modes[m] for m in sorted(modes)]
-    return out
+    by_mode = [
+        ModeTotalsOut(mode_name=MODE_NAMES.get(m.mode, m.mode), **vars(m)) for m in result.by_mode
+    ]
+    return StatementOut(**{**vars(result), "by_mode": by_mode})
 
 
 class DebtOut(OutSchema):
