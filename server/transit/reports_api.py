@@ -14,10 +14,8 @@ from typing import Literal
 from flask import Blueprint, Response
 
 from server.apidoc import OutSchema, Schema, endpoint
-from server.errors import DomainError
 from server.extensions import db
 from server.security.auth import current_actor, require
-from server.security.rules import Actor, Role
 from server.transit import settlement
 
 reports_bp = Blueprint("transit_reports", __name__)
@@ -70,13 +68,6 @@ class SettlementOut(OutSchema):
     totals: TotalsOut
 
 
-def settlement_cities(actor: Actor) -> frozenset[str] | None:
-    """The cities an actor's settlement view covers (None: the whole province)."""
-    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != settlement.TRANSPORT:
-        raise DomainError("auth.out_of_scope")
-    return None if actor.city_code is None else frozenset({actor.city_code})
-
-
 @reports_bp.get("/transit/settlement")
 @require("transit.settlement.read")
 @endpoint(
@@ -88,8 +79,7 @@ def settlement_cities(actor: Actor) -> frozenset[str] | None:
     errors=("auth.out_of_scope",),
 )
 def settlement_day(query: SettlementQuery):
-    cities = settlement_cities(current_actor())
-    report = settlement.settlement_report(db.session, query.date, cities=cities)
+    report = settlement.report_for(db.session, current_actor(), query.date)
     db.session.rollback()  # read only
     if query.format == "csv":
         name = f"transit-settlement-{query.date.isoformat()}.csv"

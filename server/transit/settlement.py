@@ -31,9 +31,11 @@ from datetime import date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from server.errors import DomainError
 from server.ledger.models import Account, JournalEntry, JournalLine
 from server.ledger.rules import AccountKind
 from server.ledger.service import post_entry
+from server.security.rules import Actor, Role
 from server.transit.models import Trip
 from server.transit.payment import DEBT, PAID, PENDING, find_or_open_account, operator_account
 
@@ -141,6 +143,15 @@ def _reimbursed(session: Session, operator_id: str, service_date: date) -> dict[
         .group_by(Account.city_code)
     ).all()
     return {city: -int(total) for city, total in rows}
+
+
+def report_for(session: Session, actor: Actor, day: date) -> SettlementReport:
+    """The settlement an actor may see: a city-scoped actor sees its own city's operators and
+    the clearing pairs that involve its city; department officers only of transport."""
+    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != TRANSPORT:
+        raise DomainError("auth.out_of_scope")
+    cities = None if actor.city_code is None else frozenset({actor.city_code})
+    return settlement_report(session, day, cities=cities)
 
 
 def settlement_report(
