@@ -218,13 +218,19 @@ def raw_http(req: dict) -> str:
     return "\r\n".join(lines) + "\r\n\r\n" + req["body"]
 
 
+def lua_string(text: str) -> str:
+    """A Lua quoted string (long brackets would turn CR LF into LF and break HTTP framing)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r", "\\r").replace("\n", "\\n") + '"'
+
+
 def run_wrk(wrk: str, port: int, requests: list[dict], tmp: Path, connections: int = 32) -> dict:
     threads = 2
     lua_reqs = tmp / "reqs.lua"
     with open(lua_reqs, "w") as fh:
         fh.write("return {\n")
         for req in requests:
-            fh.write("[==[" + raw_http(req) + "]==],\n")
+            fh.write(lua_string(raw_http(req)) + ",\n")
         fh.write("}\n")
     script = tmp / "script.lua"
     script.write_text(_LUA)

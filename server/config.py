@@ -58,6 +58,9 @@ class Config:
 
     # Terminals: signed requests older or newer than this are refused (nonces kept twice as long)
     SSC_TERMINAL_CLOCK_SKEW_S = 300
+    # How long a process trusts its copy of a terminal (status, secret), a transit terminal's
+    # placement and the fare data version: a disabled terminal is refused within this time
+    SSC_TERMINAL_CACHE_S = 1.0
 
     # Paying for rides: the bank behind the card (simulated: in-memory, for tests and demos), and
     # the unpaid transit debt above which a card's codes are refused (reason "debt")
@@ -81,6 +84,8 @@ class TestingConfig(Config):
     SSC_PASSWORD_HASH_FAST = True
     # Tests revoke and verify in the same second: look for revocations on every verification.
     SSC_VERIFIER_REFRESH_S = 0.0
+    # ... and see terminal changes at once (tests that want the cache turn it on).
+    SSC_TERMINAL_CACHE_S = 0.0
 
 
 # Environment variables read by load_env(); name -> converter.
@@ -107,6 +112,7 @@ ENV_VARS: dict[str, Any] = {
     "SSC_PRESENTATION_TTL_S": int,
     "SSC_VERIFIER_REFRESH_S": float,
     "SSC_TERMINAL_CLOCK_SKEW_S": int,
+    "SSC_TERMINAL_CACHE_S": float,
     "SSC_BANK_GATEWAY": str,
     "SSC_TRANSIT_DEBT_LIMIT_FEN": int,
     "SSC_TRANSIT_REENTRY_MINUTES": int,

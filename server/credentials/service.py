@@ -8,6 +8,7 @@ database and keeps the replay record (unique (serial, counter)) that every onlin
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import threading
@@ -19,8 +20,7 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import current_app
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.clock import local_date
@@ -81,10 +81,13 @@ def _random_serial() -> int:
 
 
 def _new_kid(session: Session) -> int:
+    """A key id used neither in the database nor by a key file (a file outlives a database
+    that was restored or emptied, and a kid must never name two keys)."""
     used = set(session.execute(select(IssuerKey.kid)).scalars())
+    store = key_store()
     while True:
         kid = secrets.randbelow(0xFFFF) + 1
-        if kid not in used:
+        if kid not in used and not store.has(kid):
             return kid
 
 
@@ -729,6 +732,45 @@ def _accepted_out(accepted: Accepted) -> dict:
     }
 
 
+def insert_use(session: Session, values: dict) -> bool:
+    """Insert a ``credential_use`` row (``values``: every column in ``_USE_COLUMNS``); False, and
+    nothing written, when its (serial, counter) is already recorded. ``INSERT … ON CONFLICT DO
+    NOTHING`` waits for a concurrent insert of the same pair and skips the row if that one
+    commits: of concurrent copies exactly one is inserted, as with a unique violation, without a
+    savepoint."""
+    statement = _use_insert(session.get_bind().dialect.name)
+    return session.execute(statement, values).first() is not None
+
+
+_USE_COLUMNS = (
+    "serial",
+    "counter",
+    "kind",
+    "card_id",
+    "terminal_id",
+    "actor_label",
+    "scene",
+    "generated_at",
+    "used_at",
+)
+
+
+@functools.cache
+def _use_insert(dialect: str):
+    """:func:`insert_use`'s statement, built once per dialect (parameters: ``_USE_COLUMNS``)."""
+    table = CredentialUse.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return (
+        insert(table)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in _USE_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[table.c.serial, table.c.counter])
+        .returning(table.c.id)
+    )
+
+
 def _record_use(
     session: Session,
     *,
@@ -741,26 +783,25 @@ def _record_use(
     scene: str,
     generated_at: datetime,
     now: datetime,
-) -> CredentialUse:
+) -> None:
     """Insert the use; a second insert of the same (serial, counter), here or at any other
     terminal, concurrently or later, is ``credential.replayed``."""
-    use = CredentialUse(
-        serial=serial,
-        counter=counter,
-        kind=kind,
-        card_id=card_id,
-        terminal_id=terminal_id,
-        actor_label=actor_label,
-        scene=scene,
-        generated_at=generated_at,
-        used_at=now,
+    inserted = insert_use(
+        session,
+        {
+            "serial": serial,
+            "counter": counter,
+            "kind": kind,
+            "card_id": card_id,
+            "terminal_id": terminal_id,
+            "actor_label": actor_label,
+            "scene": scene,
+            "generated_at": generated_at,
+            "used_at": now,
+        },
     )
-    try:
-        with session.begin_nested():
-            session.add(use)
-    except IntegrityError:
-        raise DomainError("credential.replayed") from None
-    return use
+    if not inserted:
+        raise DomainError("credential.replayed")
 
 
 def verify_online(

@@ -3,16 +3,21 @@ verification. Services take ``now`` and commit at the end of a use case."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import delete, select
+from flask import current_app
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -176,13 +181,15 @@ def change_status(
         terminal.status = str(target)
         _audit(session, actor, _STATUS_EVENTS[action], terminal, now, previous=previous)
     session.commit()
+    _forget(terminal)
     return terminal
 
 
 def rotate_secret(
     session: Session, actor: Actor, terminal_id: int, now: datetime
 ) -> tuple[Terminal, str]:
-    """A new HMAC secret, shown once; the old one stops working at once."""
+    """A new HMAC secret, shown once; the old one stops working at once in this process and
+    within ``SSC_TERMINAL_CACHE_S`` in the others (see :class:`TerminalCache`)."""
     terminal = _load_for_change(session, actor, terminal_id)
     if next_status(terminal.status, TerminalAction.ROTATE_SECRET) is None:
         raise DomainError("terminal.invalid_transition", status=terminal.status)
@@ -191,10 +198,164 @@ def rotate_secret(
     terminal.secret_rotated_at = now
     _audit(session, actor, "terminal.secret_rotated", terminal, now)
     session.commit()
+    _forget(terminal)
     return terminal, secret
 
 
 # --- signed requests -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _TerminalRecord:
+    """What signed-request authentication needs of a terminal row, secret decrypted."""
+
+    id: int
+    code: str
+    kind: str
+    owner: str
+    city_code: str
+    location: str | None
+    status: str
+    secret: str
+    created_at: datetime
+    created_by: int | None
+    secret_rotated_at: datetime | None
+    last_seen_at: datetime | None
+
+    def as_terminal(self) -> Terminal:
+        """A transient (session-less) :class:`Terminal` with the row's values, no secret."""
+        return Terminal(
+            id=self.id,
+            code=self.code,
+            kind=self.kind,
+            owner=self.owner,
+            city_code=self.city_code,
+            location=self.location,
+            status=self.status,
+            created_at=self.created_at,
+            created_by=self.created_by,
+            secret_rotated_at=self.secret_rotated_at,
+            last_seen_at=self.last_seen_at,
+        )
+
+
+_RECORD_COLUMNS = (
+    Terminal.id,
+    Terminal.code,
+    Terminal.kind,
+    Terminal.owner,
+    Terminal.city_code,
+    Terminal.location,
+    Terminal.status,
+    Terminal.secret_enc,
+    Terminal.created_at,
+    Terminal.created_by,
+    Terminal.secret_rotated_at,
+    Terminal.last_seen_at,
+)
+
+
+class TerminalCache:
+    """Terminal records (status, kind, city, decrypted secret) per process, by code.
+
+    An entry is trusted for ``SSC_TERMINAL_CACHE_S`` seconds (default 1 s; 0, as in the tests,
+    turns the cache off): a terminal disabled, retired or given a new secret by another process is
+    refused, or its old secret stops working, within that time. Changes made in this process drop
+    the entry at once, and a signature that does not match the cached secret is checked again
+    against the row (so a rotated secret works at once). Unknown codes are never cached."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, _TerminalRecord]] = {}
+
+    def get(self, code: str, ttl: float) -> _TerminalRecord | None:
+        found = self._entries.get(code)
+        if found is None or time.monotonic() - found[0] >= ttl:
+            return None
+        return found[1]
+
+    def put(self, record: _TerminalRecord, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= _TERMINAL_CACHE_MAX:
+                self._entries.clear()
+            self._entries[record.code] = (time.monotonic(), record)
+
+    def touched(self, record: _TerminalRecord, last_seen_at: datetime) -> None:
+        """Keep the cached ``last_seen_at`` in step with the write just made (same age)."""
+        with self._lock:
+            found = self._entries.get(record.code)
+            if found is not None and found[1] is record:
+                self._entries[record.code] = (found[0], replace(record, last_seen_at=last_seen_at))
+
+    def drop(self, code: str) -> None:
+        with self._lock:
+            self._entries.pop(code, None)
+
+
+_TERMINAL_CACHE_MAX = 100_000
+
+
+def terminal_cache() -> TerminalCache:
+    """This app's :class:`TerminalCache` (made when first needed)."""
+    cache = current_app.extensions.get("ssc.terminal_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault("ssc.terminal_cache", TerminalCache())
+    return cache
+
+
+def online_cache_ttl() -> float:
+    """``SSC_TERMINAL_CACHE_S``: how long a process trusts its copy of terminal records,
+    placements and the fare data version (0 outside an app context)."""
+    try:
+        return float(current_app.config.get("SSC_TERMINAL_CACHE_S", 0.0))
+    except RuntimeError:
+        return 0.0
+
+
+def _forget(terminal: Terminal) -> None:
+    """Drop this process's cached copy of a terminal that was just changed."""
+    with contextlib.suppress(RuntimeError):  # outside an app context: there is no cache
+        terminal_cache().drop(terminal.code)
+
+
+def _load_record(session: Session, code: str) -> _TerminalRecord | None:
+    row = session.execute(select(*_RECORD_COLUMNS).where(Terminal.code == code)).first()
+    if row is None:
+        return None
+    values = row._asdict()
+    values["secret"] = cipher().decrypt(SECRET_FIELD, values.pop("secret_enc"))
+    return _TerminalRecord(**values)
+
+
+def _insert_nonce(session: Session, terminal_id: int, nonce: str, now: datetime) -> bool:
+    """Record a request nonce; False when the terminal used it before. ``ON CONFLICT DO NOTHING``
+    waits for a concurrent insert of the same pair and skips the row if that one commits, so of
+    concurrent copies exactly one passes (as a unique-violation would, without a savepoint)."""
+    statement = _nonce_insert(session.get_bind().dialect.name)
+    params = {"terminal_id": terminal_id, "nonce": nonce, "now": now}
+    return session.execute(statement, params).first() is not None
+
+
+@functools.cache
+def _nonce_insert(dialect: str) -> Any:
+    """The nonce ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, built once per dialect."""
+    table = TerminalNonce.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return (
+        insert(table)
+        .values(
+            terminal_id=bindparam("terminal_id", type_=table.c.terminal_id.type),
+            nonce=bindparam("nonce", type_=table.c.nonce.type),
+            created_at=bindparam("now", type_=table.c.created_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.terminal_id, table.c.nonce])
+        .returning(table.c.id)
+    )
 
 
 def authenticate_request(
@@ -214,47 +375,83 @@ def authenticate_request(
     Order: headers → terminal known → signature → terminal active → timestamp fresh → scenes →
     nonce unused. The signature is checked before the status, so only the secret's holder learns
     that a terminal is disabled. Nothing is written for a refused request; the nonce row commits
-    with the request's use case (so of concurrent copies of one request, exactly one passes)."""
+    with the request's use case (so of concurrent copies of one request, exactly one passes).
+
+    The terminal comes from :class:`TerminalCache` when ``SSC_TERMINAL_CACHE_S`` > 0 (returned as
+    a transient :class:`Terminal`: read it, do not change it); otherwise it is read here."""
     bad_header = header_problem(dict(headers))
     if bad_header is not None:
         raise DomainError("terminal.unauthenticated", f"{bad_header} missing or malformed")
     code = str(headers[HEADER_TERMINAL])
     timestamp = str(headers[HEADER_TIMESTAMP])
     nonce = str(headers[HEADER_NONCE])
-    terminal = None
-    if valid_code(code):
+    if not valid_code(code):
+        raise DomainError("terminal.unknown")
+
+    def matches(secret: str) -> bool:
+        return signature_matches(
+            secret,
+            str(headers[HEADER_SIGNATURE]),
+            method=method,
+            path=path,
+            query=query,
+            timestamp=timestamp,
+            nonce=nonce,
+            body=body,
+        )
+
+    ttl = online_cache_ttl()
+    if ttl <= 0:  # no cache: the row itself
         terminal = session.execute(
             select(Terminal).where(Terminal.code == code)
         ).scalar_one_or_none()
-    if terminal is None:
-        raise DomainError("terminal.unknown")
-    secret = cipher().decrypt(SECRET_FIELD, terminal.secret_enc)
-    if not signature_matches(
-        secret,
-        str(headers[HEADER_SIGNATURE]),
-        method=method,
-        path=path,
-        query=query,
-        timestamp=timestamp,
-        nonce=nonce,
-        body=body,
-    ):
-        raise DomainError("terminal.bad_signature")
-    if terminal.status != TerminalStatus.ACTIVE:
+        if terminal is None:
+            raise DomainError("terminal.unknown")
+        if not matches(cipher().decrypt(SECRET_FIELD, terminal.secret_enc)):
+            raise DomainError("terminal.bad_signature")
+        _check_usable(terminal.status, terminal.kind, timestamp, now, clock_skew_s, scenes)
+        if not _insert_nonce(session, terminal.id, nonce, now):
+            raise DomainError("terminal.nonce_reused")
+        if should_touch_last_seen(terminal.last_seen_at, now):
+            terminal.last_seen_at = now
+        return terminal
+
+    cache = terminal_cache()
+    record = cache.get(code, ttl)
+    if record is None or not matches(record.secret):
+        # Not cached, or the cached secret may be an old one: read the row.
+        record = _load_record(session, code)
+        if record is None:
+            cache.drop(code)
+            raise DomainError("terminal.unknown")
+        cache.put(record, ttl)
+        if not matches(record.secret):
+            raise DomainError("terminal.bad_signature")
+    _check_usable(record.status, record.kind, timestamp, now, clock_skew_s, scenes)
+    if not _insert_nonce(session, record.id, nonce, now):
+        raise DomainError("terminal.nonce_reused")
+    if should_touch_last_seen(record.last_seen_at, now):
+        session.execute(update(Terminal).where(Terminal.id == record.id).values(last_seen_at=now))
+        cache.touched(record, now)
+        record = replace(record, last_seen_at=now)
+    return record.as_terminal()
+
+
+def _check_usable(
+    status: str,
+    kind: str,
+    timestamp: str,
+    now: datetime,
+    clock_skew_s: int,
+    scenes: Collection[Scene] | None,
+) -> None:
+    """After the signature: active → timestamp fresh → scenes."""
+    if status != TerminalStatus.ACTIVE:
         raise DomainError("terminal.disabled")
     if not timestamp_fresh(timestamp, now, clock_skew_s):
         raise DomainError("terminal.stale_timestamp")
-    if scenes is not None and not serves_any(terminal.kind, scenes):
+    if scenes is not None and not serves_any(kind, scenes):
         raise DomainError("terminal.scene_not_allowed")
-    session.add(TerminalNonce(terminal_id=terminal.id, nonce=nonce, created_at=now))
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise DomainError("terminal.nonce_reused") from None
-    if should_touch_last_seen(terminal.last_seen_at, now):
-        terminal.last_seen_at = now
-    return terminal
 
 
 def purge_nonces(session: Session, now: datetime, clock_skew_s: int) -> int:

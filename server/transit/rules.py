@@ -301,6 +301,8 @@ def policy_applies(policy: ConcessionPolicy, leg: Leg, rider: Rider, on: date) -
 def _concession(
     leg: Leg, rider: Rider, on: date, table: FareTable, base: int
 ) -> tuple[int, ConcessionPolicy | None]:
+    if not rider.categories:  # every policy is for a rider category: none can apply
+        return 0, None
     best: tuple[int, ConcessionPolicy] | None = None
     for policy in _sorted_policies(table.concessions):
         if not policy_applies(policy, leg, rider, on):

@@ -28,11 +28,13 @@ pending. Lock order everywhere: card rows (by id) → credential uses (by serial
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +43,22 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from flask import current_app
-from sqlalchemy import case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,6 +115,7 @@ MAX_BATCH_TAPS: Final = 5000
 LATE_PAIRING: Final = timedelta(hours=24)  # an entry and an exit uploaded apart still pair
 CARD_USE_KIND: Final = "card"
 _CHUNK: Final = 1000
+_SMALL_INSERT: Final = 8  # rows inserted with a plain INSERT rather than _bulk_insert's arrays
 _PARALLEL_VERIFY_MIN: Final = 256
 
 
@@ -109,10 +127,78 @@ def _setting(name: str, default: Any) -> Any:
 
 
 def fare_table(session: Session) -> FareTable:
-    """The current fare data (cached per process by the fares module)."""
+    """The current fare data (cached per process by the fares module, which asks the database
+    for the latest import's id on every call; :class:`_OnlineCache` skips that question)."""
     from server.transit import fares
 
-    return fares.load_fare_table(session)
+    cache = _online_cache()
+    if cache is None:
+        return fares.load_fare_table(session)
+    table = cache.fare_table()
+    if table is None:
+        table = cache.keep_fare_table(fares.load_fare_table(session))
+    return table
+
+
+class _OnlineCache:
+    """Per app and process, for ``SSC_TERMINAL_CACHE_S`` seconds (default 1 s; 0 turns it off):
+
+    * the fare table: a new fare import is used within that time (a tap priced a moment after an
+      import with the previous fares is what a tap a moment earlier would have got);
+    * terminal placements: a terminal moved by :func:`place_terminal` in another process records
+      its taps at the new place within that time (moves made in this process are seen at once;
+      terminals not placed are never cached).
+
+    Nothing here decides whether a terminal or a code is allowed: that is checked per request
+    (the terminal record has its own cache, with the same setting)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._table: tuple[float, FareTable] | None = None
+        self._placements: dict[int, tuple[float, _Placement]] = {}
+
+    def fare_table(self) -> FareTable | None:
+        found = self._table
+        if found is None or time.monotonic() - found[0] >= self.ttl:
+            return None
+        return found[1]
+
+    def keep_fare_table(self, table: FareTable) -> FareTable:
+        self._table = (time.monotonic(), table)
+        return table
+
+    def placement(self, terminal_id: int) -> _Placement | None:
+        found = self._placements.get(terminal_id)
+        if found is None or time.monotonic() - found[0] >= self.ttl:
+            return None
+        return found[1]
+
+    def keep_placement(self, placement: _Placement) -> None:
+        if len(self._placements) >= _PLACEMENTS_MAX:
+            self._placements.clear()
+        self._placements[placement.terminal_id] = (time.monotonic(), placement)
+
+    def forget_placement(self, terminal_id: int) -> None:
+        self._placements.pop(terminal_id, None)
+
+
+_PLACEMENTS_MAX: Final = 100_000
+
+
+def _online_cache() -> _OnlineCache | None:
+    """This app's :class:`_OnlineCache`, or None when ``SSC_TERMINAL_CACHE_S`` is 0 (or outside
+    an app context)."""
+    try:
+        ttl = float(current_app.config.get("SSC_TERMINAL_CACHE_S", 0.0))
+        extensions = current_app.extensions
+    except RuntimeError:
+        return None
+    if ttl <= 0:
+        return None
+    cache = extensions.get("ssc.transit.online_cache")
+    if cache is None or cache.ttl != ttl:
+        cache = extensions["ssc.transit.online_cache"] = _OnlineCache(ttl)
+    return cache
 
 
 def exit_timeout(table: FareTable, network_id: str) -> timedelta:
@@ -195,6 +281,9 @@ def place_terminal(
         stop_id=stop_id,
     )
     session.commit()
+    cache = _online_cache()
+    if cache is not None:
+        cache.forget_placement(terminal_id)
     return placement
 
 
@@ -222,23 +311,23 @@ def _lock_holders(session: Session, card_ids: Iterable[int]) -> dict[int, _Holde
     """Card and person facts for pricing, locking the card rows in id order (one order for every
     use case, so two transactions never wait on each other in a cycle)."""
     holders: dict[int, _Holder] = {}
+    statement = _lock_statement()
     for chunk in _chunks(sorted(set(card_ids))):
-        rows = session.execute(
-            select(
-                Card.id,
-                Card.state,
-                Person.city_code,
-                Person.birth_date,
-                Person.disability_level,
-            )
-            .join(Person, Person.id == Card.person_id)
-            .where(Card.id.in_(chunk))
-            .order_by(Card.id)
-            .with_for_update(of=Card)
-        ).all()
-        for row in rows:
+        for row in session.execute(statement, {"cards": list(chunk)}):
             holders[row.id] = _Holder(row.id, row.state, row.city_code, row[3], row[4])
     return holders
+
+
+@functools.cache
+def _lock_statement() -> Any:
+    """:func:`_lock_holders`' query, built once (parameter ``cards``, a list of ids)."""
+    return (
+        select(Card.id, Card.state, Person.city_code, Person.birth_date, Person.disability_level)
+        .join(Person, Person.id == Card.person_id)
+        .where(Card.id.in_(bindparam("cards", expanding=True)))
+        .order_by(Card.id)
+        .with_for_update(of=Card)
+    )
 
 
 # --- what the rider already rode: the history the fare engine needs -------------------------------
@@ -528,60 +617,26 @@ class _Trips:
         transfer origins only the rides that can still be one: each card's last ride ended
         before ``first`` (within the longest transfer window) and any ended after it. So a
         batch reads a few rows per card, however much the card rode this month."""
-        trip = Trip.__table__
-        repriceable = (trip.c.incomplete.is_not(None)) & (trip.c.payment_status.in_(REPRICEABLE))
-        settled = (
-            (trip.c.service_date >= since)
-            & (trip.c.status != OPEN)
-            & trip.c.priced_at.is_not(None)
-            & ~repriceable
-        )
         window = _transfer_window(self.table)
         oldest = first - window if window is not None else None
+        statement = _load_statement(oldest is not None)
         for chunk in _chunks(sorted(self.holders)):
-            mine = trip.c.card_id.in_(chunk)
-            live = or_(trip.c.status == OPEN, repriceable & (trip.c.service_date >= since))
-            rows = session.execute(
-                select(trip).where(mine, live).order_by(trip.c.started_at, trip.c.id)
-            ).mappings()
-            for row in rows:
-                self._index(dict(row))
-            totals = session.execute(
-                select(
-                    trip.c.card_id,
-                    trip.c.service_date,
-                    trip.c.city_code,
-                    trip.c.mode,
-                    func.sum(trip.c.charged_fen),
-                    func.sum(case((trip.c.charged_fen > 0, 1), else_=0)),
-                )
-                .where(mine, settled)
-                .group_by(trip.c.card_id, trip.c.service_date, trip.c.city_code, trip.c.mode)
-            )
-            for card_id, day, city, mode, charged, paid in totals:
-                self.ledgers[card_id].add_totals(day, city, mode, int(charged), int(paid))
-            after = trip.c.ended_at >= first
-            rank = (
-                func.row_number()
-                .over(
-                    partition_by=(trip.c.card_id, after),
-                    order_by=(trip.c.ended_at.desc(), trip.c.id.desc()),
-                )
-                .label("rank")
-            )
-            recent = [trip.c[name] for name in _LEDGER_COLUMNS]
-            where = [mine, settled, trip.c.ended_at.is_not(None)]
-            if oldest is not None:
-                where.append(trip.c.ended_at >= oldest)
-            ranked = select(*recent, after.label("after"), rank).where(*where).subquery()
-            origins = session.execute(
-                select(*[ranked.c[name] for name in _LEDGER_COLUMNS]).where(
-                    or_(ranked.c.after, ranked.c.rank == 1)
-                )
-            )
-            for row in origins:
-                card_id, *fields = row
-                self.ledgers[card_id].add(_Ride(*fields, counted=False))
+            params = {"cards": list(chunk), "since": since, "first": first, "oldest": oldest}
+            for row in session.execute(statement, params).mappings():
+                part = row["part"]
+                if part == _LIVE:
+                    self._index({name: row[name] for name in TRIP_COLUMNS})
+                elif part == _TOTALS:  # the sums come in charged_fen and transfer_count
+                    self.ledgers[row["card_id"]].add_totals(
+                        row["service_date"],
+                        row["city_code"],
+                        row["mode"],
+                        int(row["charged_fen"]),
+                        int(row["transfer_count"]),
+                    )
+                else:
+                    card_id, *fields = (row[name] for name in _LEDGER_COLUMNS)
+                    self.ledgers[card_id].add(_Ride(*fields, counted=False))
 
     def _index(self, row: dict[str, Any]) -> None:
         key = (row["card_id"], row["network_id"])
@@ -740,11 +795,92 @@ class _Trips:
             trip["id"] = trip_id
 
     def write(self, session: Session) -> None:
-        if self.new:
+        if len(self.new) > _SMALL_INSERT:
             _bulk_insert(session, Trip.__table__, [_only(t, TRIP_COLUMNS) for t in self.new])
+        elif self.new:  # an online tap's trip: a plain INSERT is cheaper than building arrays
+            session.execute(insert(Trip.__table__), [_only(t, TRIP_COLUMNS) for t in self.new])
         for trip_id, trip in self.changed.items():
             values = {k: v for k, v in trip.items() if k in TRIP_COLUMNS and k != "id"}
             session.execute(update(Trip.__table__).where(Trip.id == trip_id).values(**values))
+
+
+_LIVE, _TOTALS, _ORIGINS = 0, 1, 2  # the parts of _load_statement's answer
+
+
+@functools.cache
+def _load_statement(bounded: bool) -> Any:
+    """The query of :meth:`_Trips.load`, built once (building it costs more than running it),
+    three parts in one round trip, each row shaped as a trip row plus ``part``:
+
+    * ``_LIVE``: whole rows of open trips and re-priceable incomplete ones, by start;
+    * ``_TOTALS``: per card, day, city and mode, the sum of settled fares in ``charged_fen``
+      and the number of paid rides in ``transfer_count`` (other columns null);
+    * ``_ORIGINS``: the settled rides that can still be a transfer origin, in the
+      ``_LEDGER_COLUMNS`` (others null).
+
+    Parameters: ``cards`` (a list of ids), ``since``, ``first`` and, when ``bounded``,
+    ``oldest`` (the start of the longest transfer window)."""
+    trip = Trip.__table__
+    mine = trip.c.card_id.in_(bindparam("cards", expanding=True))
+    since = bindparam("since", type_=trip.c.service_date.type)
+    first = bindparam("first", type_=trip.c.ended_at.type)
+    repriceable = (trip.c.incomplete.is_not(None)) & (trip.c.payment_status.in_(REPRICEABLE))
+    settled = (
+        (trip.c.service_date >= since)
+        & (trip.c.status != OPEN)
+        & trip.c.priced_at.is_not(None)
+        & ~repriceable
+    )
+
+    def shaped(part: int, given: Mapping[str, Any]) -> list[Any]:
+        """``part``, then every trip column: from ``given`` or null (typed as the column)."""
+        out: list[Any] = [literal(part, Integer).label("part")]
+        for name in TRIP_COLUMNS:
+            value = given.get(name)
+            if value is None:
+                value = cast(null(), trip.c[name].type)
+            out.append(value.label(name))
+        return out
+
+    live = or_(trip.c.status == OPEN, repriceable & (trip.c.service_date >= since))
+    rows = select(*shaped(_LIVE, {n: trip.c[n] for n in TRIP_COLUMNS})).where(mine, live)
+    grouped = (trip.c.card_id, trip.c.service_date, trip.c.city_code, trip.c.mode)
+    totals = (
+        select(
+            *shaped(
+                _TOTALS,
+                {
+                    "card_id": trip.c.card_id,
+                    "service_date": trip.c.service_date,
+                    "city_code": trip.c.city_code,
+                    "mode": trip.c.mode,
+                    "charged_fen": func.sum(trip.c.charged_fen),
+                    "transfer_count": func.sum(case((trip.c.charged_fen > 0, 1), else_=0)),
+                },
+            )
+        )
+        .where(mine, settled)
+        .group_by(*grouped)
+    )
+    after = trip.c.ended_at >= first
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(trip.c.card_id, after),
+            order_by=(trip.c.ended_at.desc(), trip.c.id.desc()),
+        )
+        .label("rank")
+    )
+    recent = [trip.c[name] for name in _LEDGER_COLUMNS]
+    where = [mine, settled, trip.c.ended_at.is_not(None)]
+    if bounded:
+        where.append(trip.c.ended_at >= bindparam("oldest", type_=trip.c.ended_at.type))
+    ranked = select(*recent, after.label("after"), rank).where(*where).subquery()
+    origins = select(*shaped(_ORIGINS, {name: ranked.c[name] for name in _LEDGER_COLUMNS})).where(
+        or_(ranked.c.after, ranked.c.rank == 1)
+    )
+    union = union_all(rows, totals, origins).subquery()
+    return select(union).order_by(union.c.part, union.c.started_at, union.c.id)
 
 
 def _transfer_window(table: FareTable) -> timedelta | None:
@@ -785,6 +921,116 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
         )
     start = session.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
     return list(range(start + 1, start + count + 1))
+
+
+_UNASSIGNED: Final[Any] = object()  # an online tap's id until it is allocated
+
+
+def _allocate_tap_and_trip_ids(session: Session, trips: int) -> tuple[int, list[int]]:
+    """One tap id and ``trips`` trip ids in one round trip (see :func:`_allocate_ids`)."""
+    if _dialect(session) == "postgresql":
+        tap_id, trip_ids = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('transit_tap', 'id')),"
+                " ARRAY(SELECT nextval(pg_get_serial_sequence('transit_trip', 'id'))"
+                " FROM generate_series(1, :n))"
+            ),
+            {"n": trips},
+        ).one()
+        return tap_id, list(trip_ids)
+    last_tap, last_trip = session.execute(
+        text(
+            "SELECT (SELECT coalesce(max(id), 0) FROM transit_tap),"
+            " (SELECT coalesce(max(id), 0) FROM transit_trip)"
+        )
+    ).one()
+    return last_tap + 1, list(range(last_trip + 1, last_trip + trips + 1))
+
+
+def _fill_tap_id(trips: _Trips, tap_id: int) -> None:
+    """Put the online tap's id, now known, where :meth:`_Trips.apply` left ``_UNASSIGNED``."""
+    for touched in (*trips.new, *trips.changed.values()):
+        for name in ("entry_tap_id", "exit_tap_id"):
+            if touched[name] is _UNASSIGNED:
+                touched[name] = tap_id
+
+
+def _insert_online_tap(
+    session: Session, tap: dict[str, Any], trip: dict[str, Any], *, new: bool
+) -> None:
+    """PostgreSQL: allocate the tap's id (and, when ``new``, its trip's), insert the tap (and the
+    trip) in one statement; sets ``tap["id"]``, ``tap["trip_id"]`` and a new trip's ``id``.
+    A trip column holding ``_UNASSIGNED`` gets the tap's id."""
+    params: dict[str, Any] = {
+        f"tap_{name}": tap[name] for name in TAP_COLUMNS if name not in ("id", "trip_id")
+    }
+    if new:
+        for name in TRIP_COLUMNS:
+            if name == "id":
+                continue
+            value = trip[name]
+            if name in ("entry_tap_id", "exit_tap_id"):
+                params[f"{name}_is_tap"] = value is _UNASSIGNED
+                value = None if value is _UNASSIGNED else value
+            params[f"trip_{name}"] = value
+    else:
+        params["trip_id"] = trip["id"]
+    tap_id, trip_id = session.execute(_online_tap_statement(new), params).one()
+    tap["id"], tap["trip_id"] = tap_id, trip_id
+    if new:
+        trip["id"] = trip_id
+
+
+@functools.cache
+def _online_tap_statement(new: bool) -> Any:
+    """The SQL of :func:`_insert_online_tap` (built once per variant). Data-modifying CTEs run
+    once each, whether or not the final SELECT reads them."""
+    tap_table, trip_table = TapRow.__table__, Trip.__table__
+
+    def param(table, prefix: str, name: str) -> str:
+        return f"CAST(:{prefix}_{name} AS {_pg_type(table, name)})"
+
+    trip_id = (
+        "nextval(pg_get_serial_sequence('transit_trip', 'id'))"
+        if new
+        else "CAST(:trip_id AS BIGINT)"
+    )
+    tap_values = [
+        "ids.tap_id"
+        if name == "id"
+        else "ids.trip_id"
+        if name == "trip_id"
+        else param(tap_table, "tap", name)
+        for name in TAP_COLUMNS
+    ]
+    sql = (
+        "WITH ids AS (SELECT nextval(pg_get_serial_sequence('transit_tap', 'id')) AS tap_id, "
+        f"{trip_id} AS trip_id), "
+        f"tap AS (INSERT INTO transit_tap ({', '.join(TAP_COLUMNS)}) "
+        f"SELECT {', '.join(tap_values)} FROM ids)"
+    )
+    if new:
+        trip_values = []
+        for name in TRIP_COLUMNS:
+            if name == "id":
+                trip_values.append("ids.trip_id")
+            elif name in ("entry_tap_id", "exit_tap_id"):
+                trip_values.append(
+                    f"CASE WHEN CAST(:{name}_is_tap AS BOOLEAN) THEN ids.tap_id "
+                    f"ELSE {param(trip_table, 'trip', name)} END"
+                )
+            else:
+                trip_values.append(param(trip_table, "trip", name))
+        sql += (
+            f", trip AS (INSERT INTO transit_trip ({', '.join(TRIP_COLUMNS)}) "
+            f"SELECT {', '.join(trip_values)} FROM ids)"
+        )
+    sql += " SELECT tap_id, trip_id FROM ids"
+    binds = [bindparam(f"tap_{c.name}", type_=c.type) for c in tap_table.columns]
+    binds += [bindparam(f"trip_{c.name}", type_=c.type) for c in trip_table.columns]
+    statement = text(sql)
+    used = set(statement._bindparams)  # type hints for the parameters this variant has
+    return statement.bindparams(*[b for b in binds if b.key in used])
 
 
 _PG_TYPES: dict[tuple[str, str], str] = {}
@@ -890,6 +1136,45 @@ def _claim_uses(session: Session, uses: Sequence[dict[str, Any]]) -> set[tuple[i
         returning=("serial", "counter"),
     )
     return {(r[0], r[1]) for r in rows}
+
+
+def _claim_use(session: Session, use: dict[str, Any]) -> bool:
+    """Record one credential use (an online tap); False when its (serial, counter) was used
+    before. The same rule as :func:`_claim_uses`, in one ``INSERT … ON CONFLICT DO NOTHING``."""
+    return credentials.insert_use(session, use)
+
+
+def _lock_and_claim(
+    session: Session, card_id: int, use: dict[str, Any]
+) -> tuple[dict[int, _Holder], bool]:
+    """:func:`_lock_holders` for one card, then :func:`_claim_use`, in that lock order. On
+    PostgreSQL one statement: the insert reads the locked row, so it runs after the lock."""
+    if _dialect(session) != "postgresql":
+        return _lock_holders(session, [card_id]), _claim_use(session, use)
+    row = session.execute(_lock_and_claim_statement(), {**use, "lock_card_id": card_id}).first()
+    if row is None:  # no such card: nothing was locked or inserted
+        return {}, False
+    holder = _Holder(row.id, row.state, row.city_code, row.birth_date, row.disability_level)
+    return {row.id: holder}, bool(row.claimed)
+
+
+@functools.cache
+def _lock_and_claim_statement() -> Any:
+    """The SQL of :func:`_lock_and_claim` on PostgreSQL (built once)."""
+    use = CredentialUse.__table__
+    names = [c.name for c in use.columns if c.name != "id"]
+    values = ", ".join(f"CAST(:{n} AS {_pg_type(use, n)})" for n in names)
+    statement = text(
+        "WITH locked AS ("
+        "SELECT card.id, card.state, person.city_code, person.birth_date, person.disability_level"
+        " FROM card JOIN person ON person.id = card.person_id"
+        " WHERE card.id = :lock_card_id FOR UPDATE OF card), "
+        f"claimed AS (INSERT INTO credential_use ({', '.join(names)})"
+        f" SELECT {values} FROM locked"
+        " ON CONFLICT (serial, counter) DO NOTHING RETURNING id) "
+        "SELECT locked.*, (SELECT count(*) FROM claimed) AS claimed FROM locked"
+    )
+    return statement.bindparams(*[bindparam(n, type_=use.c[n].type) for n in names])
 
 
 def _use_row(
@@ -1090,16 +1375,36 @@ class TapOutcome:
     trip: dict[str, Any] | None
 
 
-def _placement(session: Session, terminal: Terminal) -> TerminalPlacement:
-    placement = session.get(TerminalPlacement, terminal.id)
-    if placement is None:
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """Where a terminal stands (a read-only copy of its ``TerminalPlacement``)."""
+
+    terminal_id: int
+    network_id: str
+    stop_id: str | None
+
+
+def _placement(session: Session, terminal: Terminal) -> _Placement:
+    """The terminal's placement (kept a moment by :class:`_OnlineCache` when it is on)."""
+    cache = _online_cache()
+    found = cache.placement(terminal.id) if cache is not None else None
+    if found is not None:
+        return found
+    table = TerminalPlacement.__table__
+    row = session.execute(
+        select(table.c.network_id, table.c.stop_id).where(table.c.terminal_id == terminal.id)
+    ).first()
+    if row is None:
         raise DomainError("transit.not_placed")
+    placement = _Placement(terminal.id, row.network_id, row.stop_id)
+    if cache is not None:
+        cache.keep_placement(placement)
     return placement
 
 
 def _static_checks(
     terminal_kind: str,
-    placement: TerminalPlacement,
+    placement: TerminalPlacement | _Placement,
     *,
     kind: str,
     medium: str,
@@ -1166,14 +1471,15 @@ def record_tap(
         card_id = _cards_for_pseudonyms(session, [accepted.pseudonym]).get(accepted.pseudonym)
         if card_id is None:
             raise DomainError("transit.no_card")
-        holders = _lock_holders(session, [card_id])
-        if tap.kind == "taxi" and (tap.amount_fen or 0) > accepted.per_use_cap_fen:
-            raise DomainError("transit.amount_over_cap", per_use_cap_fen=accepted.per_use_cap_fen)
         generated = datetime.fromtimestamp(accepted.generated_at, now.tzinfo)
         use = _use_row(
             accepted.serial, accepted.counter, accepted.kind, card_id, terminal, generated, now
         )
-        if not _claim_uses(session, [use]):
+        # The use is inserted with the lock (one round trip); a refusal below rolls it back.
+        holders, claimed = _lock_and_claim(session, card_id, use)
+        if tap.kind == "taxi" and (tap.amount_fen or 0) > accepted.per_use_cap_fen:
+            raise DomainError("transit.amount_over_cap", per_use_cap_fen=accepted.per_use_cap_fen)
+        if not claimed:
             raise DomainError("credential.replayed")
         serial, counter = accepted.serial, accepted.counter
     else:
@@ -1193,16 +1499,15 @@ def record_tap(
         if tap.kind == "taxi" and (tap.amount_fen or 0) > _card_cap_fen():
             raise DomainError("transit.amount_over_cap", per_use_cap_fen=_card_cap_fen())
         use = _use_row(-card_id, answer.counter, CARD_USE_KIND, card_id, terminal, now, now)
-        if not _claim_uses(session, [use]):
+        if not _claim_use(session, use):
             raise DomainError("chip.counter_replayed")
         serial, counter = None, answer.counter
 
     trips = _Trips(table, holders, now, reentry=reentry_window())
     day = local_date(tapped_at)
     trips.load(session, min(_month_start(day), day - timedelta(days=1)), tapped_at)
-    tap_id = _allocate_ids(session, "transit_tap", 1)[0]
     row = {
-        "id": tap_id,
+        "id": _UNASSIGNED,  # the tap's id comes with its trip's, in one statement, below
         "terminal_id": terminal.id,
         "local_seq": None,
         "batch_id": None,
@@ -1224,9 +1529,20 @@ def record_tap(
         trip = trips.apply(row, network, row["amount_fen"])
     except _Refuse as exc:
         raise DomainError(exc.code) from None
-    trips.assign_ids(session)
-    row["trip_id"] = trip["id"]
-    session.execute(insert(TapRow.__table__), [row])
+    if _dialect(session) == "postgresql" and len(trips.new) <= 1:
+        # One statement allocates the ids and inserts the tap and its new trip (if any).
+        _insert_online_tap(session, row, trip, new=bool(trips.new))
+        tap_id = row["id"]
+        _fill_tap_id(trips, tap_id)
+        trips.new.clear()  # written
+    else:
+        tap_id, trip_ids = _allocate_tap_and_trip_ids(session, len(trips.new))
+        row["id"] = tap_id
+        for new_trip, trip_id in zip(trips.new, trip_ids, strict=True):
+            new_trip["id"] = trip_id
+        _fill_tap_id(trips, tap_id)
+        row["trip_id"] = trip["id"]
+        session.execute(insert(TapRow.__table__), [row])
     trips.write(session)
     session.commit()
     return TapOutcome(tap_id=tap_id, trip=trip)

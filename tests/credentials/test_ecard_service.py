@@ -280,3 +280,21 @@ def test_one_presentation_at_two_gates_at_once_is_accepted_once(app, signed, pho
         t.join(timeout=60)
     assert sorted(results) == ["accepted"] + ["credential.replayed"] * (gates - 1)
     assert uses(app) == 1
+
+
+def test_a_new_issuer_key_never_reuses_the_id_of_a_key_file_on_disk(app, monkeypatch, now):
+    """The database may be emptied or restored while the key files stay: ids must not clash."""
+    from server.credentials import service as credentials
+
+    with app.app_context():
+        store = credentials.key_store()
+        for kid in (4242, 777):  # the keys directory is shared by the whole test session
+            store.destroy(kid)
+        taken = iter([4242, 4242, 777])
+        store.create(4242)
+        monkeypatch.setattr(credentials.secrets, "randbelow", lambda _n: next(taken) - 1)
+        key = credentials.rotate_issuer_key(db.session, None, now)
+        assert key.kid == 777
+        store.destroy(4242)
+        store.destroy(777)
+        db.session.remove()
