@@ -856,6 +856,7 @@ def issue_server_code(
     person = session.get(Person, person_id)
     key = active_issuer_key(session, now)
     validity = _cfg("SSC_SERVER_CODE_VALIDITY_S")
+    first_pseudonym = session.get(CardPseudonym, card.id) is None
     pseudonym = card_pseudonym(session, card.id, now)
     generated = now.replace(microsecond=0)
     signer = ServerCodeSigner(key.kid, key_store().private_key(key.kid))
@@ -869,7 +870,10 @@ def issue_server_code(
         home_city=int(person.city_code),
         per_use_cap_fen=_cfg("SSC_ECARD_PER_USE_CAP_FEN"),
     )
-    session.commit()  # a first pseudonym may have been created
+    if first_pseudonym:
+        session.commit()
+    else:
+        session.rollback()  # nothing written: end the transaction without a durable commit
     return ServerCodeOut(
         text=text,
         expires_at=generated + timedelta(seconds=validity),

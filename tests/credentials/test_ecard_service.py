@@ -298,3 +298,11 @@ def test_a_new_issuer_key_never_reuses_the_id_of_a_key_file_on_disk(app, monkeyp
         store.destroy(4242)
         store.destroy(777)
         db.session.remove()
+
+
+def test_the_first_server_code_keeps_the_pseudonym_it_carries(app, client, holder):
+    """A server code names the card by its pseudonym: the pseudonym must be stored, so that a
+    later loss report lists it and refuses the code."""
+    code = client.post("/mobile/v1/codes/server", json={"scene": "venue"}, headers=holder.headers)
+    client.post("/mobile/v1/card/report-loss", json={}, headers=holder.headers)
+    assert refusal(app, code.get_json()["code"], Scene.VENUE) == "credential.revoked"
