@@ -8,10 +8,12 @@ missing PostgreSQL fails the run instead of skipping its half.
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from server import create_app
 from server.config import normalise_database_url
@@ -264,3 +266,21 @@ def plaintext_hits(app, needles: list[str]) -> tuple[list[tuple[str, str]], int]
                         hits += [(table.name, n) for n in needles if n.encode() in raw]
         db.session.remove()
     return hits, scanned
+
+
+# --- a live HTTP server ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def base_url(live_server):
+    return f"http://127.0.0.1:{live_server.server_port}"

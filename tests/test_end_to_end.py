@@ -5,10 +5,8 @@ running; lost cards and replays are refused with their codes."""
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from mobile_api.client import ApiError, PhoneClient
 from server.clock import utcnow
@@ -24,21 +22,6 @@ from tests.credentials.conftest import _account
 PHONE = "13800000001"
 ID_NUMBER = valid_id("440104", "19500312", "031")
 NAME = "陈伯"
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def base_url(live_server):
-    return f"http://127.0.0.1:{live_server.server_port}"
 
 
 @pytest.fixture
