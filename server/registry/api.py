@@ -211,6 +211,28 @@ def reveal(person_id: int, body: RevealIn):
     )
 
 
+class UnbindIn(Schema):
+    reason: str = Field(min_length=1, max_length=100)
+
+
+class UnbindOut(Schema):
+    unbound: bool
+
+
+@bp.post("/persons/<int:person_id>/phone-binding/revoke")
+@require("person.update")
+@endpoint(
+    summary="解除手机号绑定（手机丢失或号码已转给他人） Unbind the phone (lost or recycled)",
+    body=UnbindIn,
+    response=UnbindOut,
+    errors=("person.not_found", "auth.out_of_scope"),
+)
+def unbind_phone(person_id: int, body: UnbindIn):
+    from server.security.cardholder import unbind_phone as unbind
+
+    return UnbindOut(unbound=unbind(db.session, current_actor(), person_id, body.reason, utcnow()))
+
+
 # --- cards -----------------------------------------------------------------------------------
 
 

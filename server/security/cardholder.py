@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,9 +40,9 @@ from server.registry.rules import (
     normalise_phone,
     parse_id_number,
 )
-from server.registry.service import find_person_by_id_number, id_number_index
+from server.registry.service import find_person_by_id_number, get_person, id_number_index
 from server.security import audit
-from server.security.models import AuthToken, PhoneBinding, SmsCode
+from server.security.models import AuthToken, PhoneBinding, SmsCode, SmsOutbox
 from server.security.pii import cipher
 from server.security.rules import (
     SMS_CODE_DIGITS,
@@ -221,6 +221,59 @@ def _active_binding(session: Session, phone_bidx: bytes) -> PhoneBinding | None:
     ).scalar_one_or_none()
 
 
+def _revoke_binding(session: Session, binding: PhoneBinding, now: datetime) -> None:
+    """End a binding and sign the person out everywhere (their sessions came from that phone)."""
+    binding.revoked_at = now
+    session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.kind == str(ActorKind.CARDHOLDER),
+            AuthToken.subject_id == binding.person_id,
+            AuthToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
+def unbind_phone(
+    session: Session, actor: Actor, person_id: int, reason: str, now: datetime
+) -> bool:
+    """Staff end a person's phone binding (a lost phone, or a recycled number now held by someone
+    else); the person's sessions end too. Returns False when there was no active binding."""
+    person = get_person(session, actor, person_id)  # scope check
+    binding = session.execute(
+        select(PhoneBinding)
+        .where(PhoneBinding.person_id == person.id, PhoneBinding.revoked_at.is_(None))
+        .with_for_update()
+    ).scalar_one_or_none()
+    if binding is None:
+        return False
+    _revoke_binding(session, binding, now)
+    audit.record(
+        session,
+        actor,
+        "cardholder.phone_unbound",
+        object_type="person",
+        object_id=person.id,
+        city_code=person.city_code,
+        now=now,
+        binding_id=binding.id,
+        reason=reason,
+    )
+    session.commit()
+    return True
+
+
+def purge_sms(session: Session, now: datetime, older_than: timedelta) -> dict[str, int]:
+    """Delete sign-in codes that expired, and outbox messages written, before ``now - older_than``
+    (they serve no purpose after that and hold phone digests)."""
+    cutoff = now - older_than
+    codes = session.execute(delete(SmsCode).where(SmsCode.expires_at < cutoff)).rowcount
+    outbox = session.execute(delete(SmsOutbox).where(SmsOutbox.created_at < cutoff)).rowcount
+    session.commit()
+    return {"sms_codes": codes or 0, "outbox_messages": outbox or 0}
+
+
 def _bind_phone(
     session: Session, person: Person, phone: str, phone_bidx: bytes, now: datetime
 ) -> None:
@@ -233,16 +286,7 @@ def _bind_phone(
         )
     ).scalar_one_or_none()
     if old is not None:
-        old.revoked_at = now
-        session.execute(
-            update(AuthToken)
-            .where(
-                AuthToken.kind == str(ActorKind.CARDHOLDER),
-                AuthToken.subject_id == person.id,
-                AuthToken.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-        )
+        _revoke_binding(session, old, now)
         session.flush()  # free the partial unique index before the new row goes in
     binding = PhoneBinding(
         phone_bidx=phone_bidx,

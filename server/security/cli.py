@@ -141,3 +141,15 @@ def sms_outbox(phone: str, limit: int) -> None:
         raise click.BadParameter("not a mainland mobile number", param_hint="--phone")
     for message in outbox_messages(db.session, normalised, limit):
         click.echo(f"{message.created_at.isoformat()}  {message.message}")
+
+
+@sms_cli.command("purge")
+@click.option("--days", type=int, default=7, show_default=True)
+@with_appcontext
+def sms_purge(days: int) -> None:
+    """Delete sign-in codes expired and outbox messages written more than DAYS days ago."""
+    from datetime import timedelta
+
+    from server.security.cardholder import purge_sms
+
+    click.echo(json.dumps(purge_sms(db.session, utcnow(), timedelta(days=days))))

@@ -50,6 +50,7 @@ POLICY: dict[str, frozenset[str] | str] = {
     "registry.get_person": COUNTER | {"department_officer", "auditor"},
     "registry.update_person": COUNTER,
     "registry.reveal": COUNTER,
+    "registry.unbind_phone": COUNTER,
     "registry.apply_card": COUNTER,
     "registry.get_card": COUNTER | {"auditor"},
     "registry.events": COUNTER | {"auditor"},
