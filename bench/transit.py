@@ -33,6 +33,7 @@ VALIDATORS = int(os.environ.get("BENCH_TRANSIT_VALIDATORS", "40"))
 WRK_SECONDS = int(os.environ.get("BENCH_TRANSIT_WRK_SECONDS", "10"))
 RATE = 300
 RATE_SECONDS = int(os.environ.get("BENCH_TRANSIT_RATE_SECONDS", "10"))
+WARMUP_REQUESTS = 450
 BATCH_TAPS = int(os.environ.get("BENCH_TRANSIT_BATCH_TAPS", "100000"))
 WORKERS = int(os.environ.get("BENCH_TRANSIT_WORKERS", "4"))
 PYTHON = sys.executable
@@ -259,13 +260,13 @@ def run_wrk(wrk: str, port: int, requests: list[dict], tmp: Path, connections: i
     return {"per_s": rate, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0}
 
 
-def run_rate(port: int, requests: list[dict], tmp: Path) -> dict:
+def run_rate(port: int, requests: list[dict], tmp: Path, rate: float = RATE) -> dict:
     path = tmp / "rate.jsonl"
     with open(path, "w") as fh:
         for req in requests:
             fh.write(json.dumps(req) + "\n")
     out = subprocess.run(
-        [PYTHON, str(ROOT / "bench/_rate_load.py"), "127.0.0.1", str(port), str(RATE), str(path)],
+        [PYTHON, str(ROOT / "bench/_rate_load.py"), "127.0.0.1", str(port), str(rate), str(path)],
         capture_output=True,
         text=True,
         check=True,
@@ -328,6 +329,15 @@ def main() -> None:
         tmp = Path(tmpdir)
         served = Served("server:create_app()", env, WORKERS)
         try:
+            # Steady state: every worker has connected to the database and filled its caches
+            # (terminal records, placements, fare table, verifier lists) before we measure.
+            note(f"warm-up: {WARMUP_REQUESTS} taps at {RATE // 2}/s")
+            run_rate(
+                served.port,
+                signed_requests(codes, terminals, WARMUP_REQUESTS, served.port),
+                tmp,
+                rate=RATE // 2,
+            )
             note(f"fixed rate {RATE}/s for {RATE_SECONDS} s")
             rate = run_rate(
                 served.port,
