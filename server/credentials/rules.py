@@ -5,7 +5,6 @@ Pure: no Flask, no database, no clock.
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, date, datetime, time, timedelta
 
 import pyotp
@@ -13,6 +12,7 @@ import pyotp
 from server.clock import SHANGHAI
 from server.credentials.codec import Category, Scene
 from server.registry.rules import age_on
+from server.security.rules import matching_totp_step
 
 MAX_ACTIVE_CHANNELS = 3
 FALLBACK_DIGITS = 8
@@ -78,9 +78,4 @@ def fallback_totp(secret: str) -> pyotp.TOTP:
 
 def fallback_step(secret: str, code: str, at: datetime) -> int | None:
     """The time step whose 8-digit code equals ``code`` (±1 step), or None."""
-    totp = fallback_totp(secret)
-    step = int(at.timestamp()) // FALLBACK_INTERVAL_S
-    for candidate in range(step - FALLBACK_WINDOW_STEPS, step + FALLBACK_WINDOW_STEPS + 1):
-        if hmac.compare_digest(totp.at(candidate * FALLBACK_INTERVAL_S), code):
-            return candidate
-    return None
+    return matching_totp_step(fallback_totp(secret), code, at, FALLBACK_WINDOW_STEPS)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import pyotp
 
 
 class ActorKind(StrEnum):
@@ -237,3 +240,13 @@ def normalise_person_name(name: str) -> str:
 
 def names_match(given: str, registered: str) -> bool:
     return bool(given.strip()) and normalise_person_name(given) == normalise_person_name(registered)
+
+
+def matching_totp_step(totp: pyotp.TOTP, code: str, at: datetime, window: int = 1) -> int | None:
+    """The time step (within ``window`` steps of ``at``, for clock drift) whose code equals
+    ``code``, compared in constant time; None when none does. Callers refuse a step already used."""
+    step = int(at.timestamp()) // totp.interval
+    for candidate in range(step - window, step + window + 1):
+        if hmac.compare_digest(totp.at(candidate * totp.interval), code):
+            return candidate
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import hmac
 import io
 import secrets
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from server.security.rules import (
     ActorKind,
     Role,
     can_create_role,
+    matching_totp_step,
     password_problems,
 )
 
@@ -231,16 +231,6 @@ def new_totp_secret(
     return TotpEnrolment(secret, uri, base64.b64encode(buffer.getvalue()).decode())
 
 
-def _totp_step(secret: str, code: str, now: datetime) -> int | None:
-    """The time step whose code matches (±1 step for clock drift), or None."""
-    totp = pyotp.TOTP(secret)
-    step = int(now.timestamp()) // totp.interval
-    for candidate in (step - 1, step, step + 1):
-        if hmac.compare_digest(totp.at(candidate * totp.interval), code):
-            return candidate
-    return None
-
-
 def sign_in_staff(
     session: Session, *, username: str, password: str, totp_code: str | None, now: datetime
 ) -> tuple[str, StaffUser]:
@@ -250,7 +240,7 @@ def sign_in_staff(
     if not totp_code:
         raise DomainError("auth.totp_required")
     secret = cipher().decrypt("staff.totp_secret", user.totp_secret_enc)
-    step = _totp_step(secret, totp_code, now)
+    step = matching_totp_step(pyotp.TOTP(secret), totp_code, now)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         _count_failure(session, user, now)
         raise DomainError("auth.totp_incorrect")
