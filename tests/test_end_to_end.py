@@ -12,12 +12,12 @@ from mobile_api.client import ApiError, PhoneClient
 from server.clock import utcnow
 from server.extensions import db
 from server.registry import service as registry
+from server.registry.demo import demo_bank_account
 from server.registry.rules import CardAction
 from server.security.sms import outbox_messages
 from server.terminals.client import TerminalClient, TerminalError
 from server.terminals.service import register_terminal
 from tests.conftest import valid_id
-from tests.credentials.conftest import _account
 
 PHONE = "13800000001"
 ID_NUMBER = valid_id("440104", "19500312", "031")
@@ -37,7 +37,7 @@ def active_card(app, branch, city_admin):
         )  # fmt: skip
         registry.produce_card(
             db.session, city_admin.actor, card.id, serial="A30000001",
-            bank_account_number=_account(31), now=now,
+            bank_account_number=demo_bank_account(31), now=now,
         )  # fmt: skip
         registry.issue_card(db.session, branch.actor, card.id, now)
         registry.activate_card(db.session, branch.actor, card.id, "135790", now)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server.clock import utcnow
 from server.extensions import db
 from server.registry import service as registry
-from server.registry.rules import luhn_ok
+from server.registry.demo import demo_bank_account
 from server.security.rules import ActorKind
 from server.security.service import issue_token
 from tests.conftest import valid_id
@@ -23,11 +23,6 @@ class Holder:
     card_id: int
     serial: str
     headers: dict[str, str]
-
-
-def _account(n: int) -> str:
-    base = f"622202{n:012d}"
-    return next(base + d for d in "0123456789" if luhn_ok(base + d))
 
 
 @pytest.fixture
@@ -64,7 +59,7 @@ def make_holder(app, branch, city_admin):
                 city_admin.actor,
                 card.id,
                 serial=serial,
-                bank_account_number=_account(n),
+                bank_account_number=demo_bank_account(n),
                 now=now,
             )
             registry.issue_card(db.session, branch.actor, card.id, now)

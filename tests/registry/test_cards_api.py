@@ -6,17 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from server.extensions import db
+from server.registry.demo import demo_bank_account
 from server.registry.models import Card, CardEvent
 from tests.conftest import valid_id
-
-ACCOUNT = "6222020200000000009"  # placeholder; replaced by a Luhn-valid number below
-
-
-def luhn_account(prefix: str = "622202", n: int = 1) -> str:
-    from server.registry.rules import luhn_ok
-
-    base = f"{prefix}{n:012d}"
-    return next(base + d for d in "0123456789" if luhn_ok(base + d))
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ def card_flow(client, branch, city_admin):
                 "produced",
                 lambda: client.post(
                     f"/staff/v1/cards/{card['id']}/produce",
-                    json={"serial": serial, "bank_account_number": luhn_account(n=n)},
+                    json={"serial": serial, "bank_account_number": demo_bank_account(n)},
                     headers=city_admin.headers,
                 ),
             ),
@@ -109,7 +101,7 @@ def test_branch_staff_cannot_produce_cards(client, branch, person, card_flow):
     card = card_flow(person["id"], "applied")
     response = client.post(
         f"/staff/v1/cards/{card['id']}/produce",
-        json={"serial": "A00000009", "bank_account_number": luhn_account()},
+        json={"serial": "A00000009", "bank_account_number": demo_bank_account(1)},
         headers=branch.headers,
     )
     assert response.status_code == 403
@@ -178,7 +170,7 @@ def test_loss_found_and_replacement(client, branch, person, card_flow):
     assert found.get_json()["state"] == "active"
     new = client.post(
         f"/staff/v1/cards/{card['id']}/replace",
-        json={"reason": "损坏", "serial": "A00000002", "bank_account_number": luhn_account(n=2)},
+        json={"reason": "损坏", "serial": "A00000002", "bank_account_number": demo_bank_account(2)},
         headers=branch.headers,
     )
     assert new.status_code == 201
@@ -194,7 +186,7 @@ def test_replacement_with_a_taken_serial_writes_nothing(
     card = card_flow(person["id"])
     response = client.post(
         f"/staff/v1/cards/{card['id']}/replace",
-        json={"reason": "损坏", "serial": "A00000001", "bank_account_number": luhn_account(n=2)},
+        json={"reason": "损坏", "serial": "A00000001", "bank_account_number": demo_bank_account(2)},
         headers=branch.headers,
     )
     assert response.status_code == 409

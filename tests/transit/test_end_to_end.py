@@ -43,7 +43,7 @@ def gates(app, make_transit_terminal):
 def signed_in(app, base_url, branch, make_staff, sim_bank):
     """``signed_in(birth, city, phone_number)``: a registered person with an active card, a bank
     account at the simulated bank, and the reference phone signed in with an e-card."""
-    from tests.credentials.conftest import _account
+    from server.registry.demo import demo_bank_account
 
     def make(birth: str, city: str, phone_number: str, seq: str) -> PhoneClient:
         from server.registry import service as registry
@@ -62,7 +62,7 @@ def signed_in(app, base_url, branch, make_staff, sim_bank):
             )  # fmt: skip
             registry.produce_card(
                 db.session, CARD_FACTORY, card.id, serial=f"E{int(seq):08d}",
-                bank_account_number=_account(int(seq)), now=now,
+                bank_account_number=demo_bank_account(int(seq)), now=now,
             )  # fmt: skip
             registry.issue_card(db.session, staff.actor, card.id, now)
             registry.activate_card(db.session, staff.actor, card.id, "135790", now)
