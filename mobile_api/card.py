@@ -13,7 +13,7 @@ from server.credentials.service import holder_card
 from server.extensions import db
 from server.ledger import service as ledger
 from server.registry import service as registry
-from server.registry.rules import CARD_STATE_NAMES, CardAction, CardState
+from server.registry.rules import CardAction, CardState, card_state_name
 from server.security.auth import current_actor, require
 from server.security.pii import mask_bank_account
 from server.security.rules import ActorKind
@@ -42,7 +42,7 @@ def my_card_out(card) -> MyCardOut:
         id=card.id,
         serial=card.serial,
         state=str(state),
-        state_name=" ".join(CARD_STATE_NAMES[state]),
+        state_name=card_state_name(state),
         issuing_city=card.issuing_city,
         bank_code=card.bank_code,
         bank_account_masked=mask_bank_account(account) if account else None,

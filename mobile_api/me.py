@@ -10,7 +10,7 @@ from server.apidoc import Schema, endpoint
 from server.extensions import db
 from server.registry import service
 from server.registry.models import Person
-from server.registry.rules import CARD_STATE_NAMES, CardState
+from server.registry.rules import CardState, card_state_name
 from server.security.auth import current_actor, require
 from server.security.pii import mask_id_number, mask_name, mask_phone
 from server.security.rules import ActorKind
@@ -51,7 +51,7 @@ def me():
                 id=c.id,
                 serial=c.serial,
                 state=c.state,
-                state_name=" ".join(CARD_STATE_NAMES[CardState(c.state)]),
+                state_name=card_state_name(c.state),
                 issuing_city=c.issuing_city,
                 expires_on=c.expires_on,
             )

@@ -14,11 +14,11 @@ from server.extensions import db
 from server.registry import service
 from server.registry.models import Card, Person
 from server.registry.rules import (
-    CARD_STATE_NAMES,
     CardAction,
     CardState,
     SealReason,
     allowed_actions,
+    card_state_name,
 )
 from server.security.auth import current_actor, require
 from server.security.pii import mask_bank_account, mask_id_number, mask_phone
@@ -79,7 +79,7 @@ def card_out(card: Card) -> CardOut:
         bank_code=card.bank_code,
         bank_account_masked=mask_bank_account(account) if account else None,
         state=str(state),
-        state_name=" ".join(CARD_STATE_NAMES[state]),
+        state_name=card_state_name(state),
         seal_reason=card.seal_reason,
         issued_on=card.issued_on,
         expires_on=card.expires_on,

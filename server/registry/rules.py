@@ -225,6 +225,12 @@ CARD_STATE_NAMES = {
     CardState.CANCELLED: ("注销", "Cancelled"),
 }
 
+
+def card_state_name(state: str) -> str:
+    """``"正常 Active"``: the state's name for people, Chinese first."""
+    return " ".join(CARD_STATE_NAMES[CardState(state)])
+
+
 # At most one card per person in these states (one person, one card). The database enforces it
 # with a partial unique index built from this set.
 USABLE_STATES = frozenset(
