@@ -8,6 +8,7 @@ from flask import Blueprint
 def create_blueprint() -> Blueprint:
     from mobile_api.auth import bp as auth_bp
     from mobile_api.card import bp as card_bp
+    from mobile_api.doorstep import bp as doorstep_bp
     from mobile_api.ecard import bp as ecard_bp
     from mobile_api.me import bp as me_bp
     from mobile_api.transit import bp as transit_bp
@@ -18,4 +19,5 @@ def create_blueprint() -> Blueprint:
     bp.register_blueprint(card_bp)
     bp.register_blueprint(ecard_bp)
     bp.register_blueprint(transit_bp)
+    bp.register_blueprint(doorstep_bp)
     return bp

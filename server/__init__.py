@@ -132,7 +132,13 @@ def _register_blueprints(app: Flask) -> None:
     from mobile_api import create_blueprint as mobile_blueprint
     from server.apidoc import docs_bp
     from server.credentials.api import bp as credentials_bp
+    from server.doorstep.api import bp as doorstep_bp
+    from server.entrances.api import bp as entrances_bp
+    from server.entrances.api import terminal_bp as entrance_terminal_bp
+    from server.entrances.service import init_app as init_entry_checks
     from server.health import bp as health_bp
+    from server.kiosk.api import bp as kiosk_bp
+    from server.kiosk.api import terminal_bp as kiosk_terminal_bp
     from server.registry.api import bp as registry_bp
     from server.security.api import bp as security_bp
     from server.security.api import dept_bp
@@ -147,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(security_bp, url_prefix="/staff/v1")
     app.register_blueprint(registry_bp, url_prefix="/staff/v1")
     app.register_blueprint(credentials_bp, url_prefix="/staff/v1")
+    app.register_blueprint(doorstep_bp, url_prefix="/staff/v1")
     app.register_blueprint(terminals_bp, url_prefix="/staff/v1")
     app.register_blueprint(transit_reports_bp, url_prefix="/staff/v1")
     app.register_blueprint(dept_bp, url_prefix="/dept/v1")
@@ -154,6 +161,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(transit_bp, url_prefix="/staff/v1")
     app.register_blueprint(transit_terminal_bp, url_prefix="/terminal/v1")
     app.register_blueprint(mobile_blueprint(), url_prefix="/mobile/v1")
+    app.register_blueprint(kiosk_bp, url_prefix="/staff/v1")
+    app.register_blueprint(kiosk_terminal_bp, url_prefix="/terminal/v1")
+    app.register_blueprint(entrances_bp, url_prefix="/staff/v1")
+    app.register_blueprint(entrance_terminal_bp, url_prefix="/terminal/v1")
+    # Entry checks by entrance kind: venue bookings and library readers register theirs here.
+    init_entry_checks(app)
 
 
 def _register_cli(app: Flask) -> None:

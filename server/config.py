@@ -62,6 +62,12 @@ class Config:
     # placement and the fare data version: a disabled terminal is refused within this time
     SSC_TERMINAL_CACHE_S = 1.0
 
+    # Card taps and the self-service kiosk: a server-issued card challenge lives this long; a
+    # kiosk activation (identity check, then PIN) must finish within this time
+    SSC_CARD_CHALLENGE_TTL_S = 60
+    SSC_KIOSK_ACTIVATION_TTL_S = 300
+    SSC_KIOSK_DIR: str | None = None  # demo kiosk files (terminal.json …); default <instance>/kiosk
+
     # Paying for rides: the bank behind the card (simulated: in-memory, for tests and demos), and
     # the unpaid transit debt above which a card's codes are refused (reason "debt")
     SSC_BANK_GATEWAY = "simulated"
@@ -113,6 +119,9 @@ ENV_VARS: dict[str, Any] = {
     "SSC_VERIFIER_REFRESH_S": float,
     "SSC_TERMINAL_CLOCK_SKEW_S": int,
     "SSC_TERMINAL_CACHE_S": float,
+    "SSC_CARD_CHALLENGE_TTL_S": int,
+    "SSC_KIOSK_ACTIVATION_TTL_S": int,
+    "SSC_KIOSK_DIR": str,
     "SSC_BANK_GATEWAY": str,
     "SSC_TRANSIT_DEBT_LIMIT_FEN": int,
     "SSC_TRANSIT_REENTRY_MINUTES": int,

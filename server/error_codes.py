@@ -238,4 +238,93 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "transit.invalid_leg": ErrorSpec(
         422, "行程数据不完整，无法计价", "Ride data incomplete; cannot price it"
     ),
+    # --- kiosk: card challenges, self-service activation, help requests -----------------------
+    "chip.challenge_unknown": ErrorSpec(
+        404, "卡片认证挑战无效，请重新刷卡", "Unknown card challenge; tap the card again"
+    ),
+    "chip.challenge_expired": ErrorSpec(
+        409, "卡片认证已超时，请重新刷卡", "Card challenge expired; tap the card again"
+    ),
+    "chip.challenge_used": ErrorSpec(
+        409, "卡片认证挑战已使用，请重新刷卡", "Card challenge already used; tap the card again"
+    ),
+    "activation.unknown": ErrorSpec(
+        404, "找不到该激活流程，请重新开始", "Activation not found; start again"
+    ),
+    "activation.expired": ErrorSpec(
+        410, "激活已超时，请重新刷卡开始", "Activation timed out; tap the card to start again"
+    ),
+    "activation.finished": ErrorSpec(409, "该激活流程已结束", "This activation has finished"),
+    "activation.already_active": ErrorSpec(
+        409, "这张卡已经激活，可以直接使用", "This card is already active and ready to use"
+    ),
+    "activation.identity_required": ErrorSpec(
+        409, "请先核对身份证号码后六位", "Confirm the last 6 characters of the ID number first"
+    ),
+    "activation.identity_mismatch": ErrorSpec(
+        422, "身份证号码后六位不正确", "The last 6 characters of the ID number do not match"
+    ),
+    "activation.pin_mismatch": ErrorSpec(
+        422, "两次输入的密码不一致", "The two PINs are not the same"
+    ),
+    "help.not_found": ErrorSpec(404, "找不到该求助", "Help request not found"),
+    "help.already_claimed": ErrorSpec(
+        409, "该求助已由其他工作人员接单", "Another staff member has taken this request"
+    ),
+    "help.closed": ErrorSpec(409, "该求助已处理完毕", "This help request is closed"),
+    # --- entrances (museums, libraries, scenic spots) -----------------------------------------
+    "entrance.not_found": ErrorSpec(404, "找不到该入口", "Entrance not found"),
+    "entrance.code_taken": ErrorSpec(409, "入口编号已存在", "Entrance code already registered"),
+    "entry.unknown_entrance": ErrorSpec(404, "未登记的入口", "Unknown entrance"),
+    "entry.terminal_not_at_entrance": ErrorSpec(
+        403, "该终端不在此入口", "This terminal is not at that entrance"
+    ),
+    "entry.closed": ErrorSpec(409, "现在不在开放时间内", "Closed at this time"),
+    "entry.no_card": ErrorSpec(409, "该二维码没有对应的社保卡", "No card behind this code"),
+    # --- door-to-door issuance (上门办卡) -----------------------------------------------------
+    "doorstep.not_found": ErrorSpec(404, "找不到该上门办卡申请", "Door-to-door request not found"),
+    "doorstep.not_eligible": ErrorSpec(
+        422,
+        "不符合上门办卡条件（需年满 80 周岁、残疾或患病卧床）",
+        "Not eligible for door-to-door issuance (aged 80+, disabled, or ill)",
+    ),
+    "doorstep.already_requested": ErrorSpec(
+        409, "该人员已有尚未办结的上门办卡申请", "This person already has an open request"
+    ),
+    "doorstep.name_mismatch": ErrorSpec(
+        422, "姓名与证件号码登记信息不符", "Name does not match the registered ID number"
+    ),
+    "doorstep.invalid_transition": ErrorSpec(
+        409, "该申请当前状态不允许此操作", "The request's status does not allow this"
+    ),
+    "doorstep.already_assigned": ErrorSpec(
+        409, "该申请已派给其他工作人员", "The request is already assigned"
+    ),
+    "doorstep.invalid_assignee": ErrorSpec(
+        422,
+        "只能派给本市在岗的网点工作人员",
+        "Assign to an active branch staff user of the request's city",
+    ),
+    "doorstep.invalid_window": ErrorSpec(422, "预约上门时间段无效", "Invalid planned visit window"),
+    "doorstep.illness_unconfirmed": ErrorSpec(
+        422,
+        "仅以患病为由申请的，派单时须由工作人员确认病情",
+        "Illness is the only reason: staff must confirm it when assigning",
+    ),
+    "doorstep.not_assignee": ErrorSpec(
+        403, "只有被派单的工作人员或市级管理员可以办理", "Only the assigned staff user may do this"
+    ),
+    "doorstep.card_of_another_person": ErrorSpec(
+        422, "该社保卡不属于申请人", "The card belongs to another person"
+    ),
+    "doorstep.card_predates_request": ErrorSpec(
+        422,
+        "该社保卡不是本次上门办理的新卡",
+        "The card was issued before the request, not at the visit",
+    ),
+    "doorstep.note_rejected": ErrorSpec(
+        422,
+        "备注过长或含有证件号、手机号等个人信息",
+        "Note too long or holds personal numbers",
+    ),
 }

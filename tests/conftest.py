@@ -115,12 +115,19 @@ def _empty_tables(app) -> None:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def kiosk_dir(tmp_path_factory):
+    """Where ``flask seed demo`` writes the demo kiosk's files in tests (never instance/)."""
+    return str(tmp_path_factory.mktemp("kiosk"))
+
+
 @pytest.fixture
-def app_config(backend, database_urls, keys_dir):
+def app_config(backend, database_urls, keys_dir, kiosk_dir):
     return {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_urls[backend],
         "SSC_KEYS_DIR": keys_dir,
+        "SSC_KIOSK_DIR": kiosk_dir,
     }
 
 

@@ -301,6 +301,39 @@ def issue(card_id: int):
     return card_out(service.issue_card(db.session, current_actor(), card_id, utcnow()))
 
 
+class IssueOnSiteIn(Schema):
+    serial: str = Field(
+        min_length=1, max_length=16, description="读卡器读到的空白卡卡号 Blank card serial"
+    )
+
+
+@bp.post("/cards/<int:card_id>/issue-on-site")
+@require("card.issue_on_site")
+@endpoint(
+    summary="现场制发卡：开立银行账户，制卡并发卡 Issue on site: bank account, produce, issue",
+    body=IssueOnSiteIn,
+    response=CardOut,
+    errors=(
+        "card.not_found",
+        "card.invalid_transition",
+        "card.serial_taken",
+        "auth.out_of_scope",
+    ),
+)
+def issue_on_site(card_id: int, body: IssueOnSiteIn):
+    from flask import current_app
+
+    card = service.issue_card_on_site(
+        db.session,
+        current_actor(),
+        card_id,
+        serial=body.serial,
+        bank=current_app.extensions["ssc.bank"],
+        now=utcnow(),
+    )
+    return card_out(card)
+
+
 class PinIn(Schema):
     pin: str = Pin
 

@@ -126,12 +126,17 @@ def authenticate_card_tap(
     mac: bytes,
     now: datetime,
     master: bytes | None = None,
+    require_active: bool = True,
 ) -> Card:
     """Check a card's answer online and advance its counter, in the caller's transaction.
 
     Locks the card row, so two taps of one card at once are serialised (the second sees the first's
     counter). Refusals: ``chip.unknown_card``, ``chip.bad_mac``, ``chip.counter_replayed`` (the
-    counter did not grow: a replayed answer or a cloned card), ``card.not_active``."""
+    counter did not grow: a replayed answer or a cloned card), ``card.not_active`` (unless
+    ``require_active`` is False: the caller checks the state itself, as kiosk activation does).
+
+    The challenge may be the terminal's own (transit) or one the server issued and has already
+    consumed (:mod:`server.kiosk.service`, ``POST /terminal/v1/card-challenges``)."""
     from server.registry.models import Card
     from server.registry.rules import CardState
 
@@ -144,7 +149,7 @@ def authenticate_card_tap(
         raise DomainError("chip.bad_mac")
     if counter <= (card.chip_counter or 0):
         raise DomainError("chip.counter_replayed")
-    if card.state != CardState.ACTIVE:
+    if require_active and card.state != CardState.ACTIVE:
         raise DomainError("card.not_active", state=card.state)
     card.chip_counter = counter
     return card

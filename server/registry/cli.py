@@ -51,6 +51,14 @@ def seed_demo_command(if_empty: bool, as_json: bool) -> None:
     for t in result["terminals"]:
         where = f"{t['network']} {t['stop'] or ''}".strip()
         click.echo(f"  {t['code']:<12} {t['kind']:<14} {where:<22} secret={t['secret']}")
+    kiosk = result.get("kiosk")
+    if kiosk:
+        click.echo(
+            f"演示自助一体机 Demo kiosk: {kiosk['terminal']} at {', '.join(kiosk['entrances'])};"
+            " 配置文件 files (0600):"
+        )
+        for path in kiosk["files"]:
+            click.echo(f"  {path}")
 
 
 @seed_cli.command("synthetic")

@@ -134,6 +134,13 @@ PEOPLE = [
         "icbc",
         "active",
     ),
+    # Elderly Guangzhou holders for the kiosk: one activates a new card there, one enters a museum.
+    DemoPerson(
+        "feng", "冯秀英", "440104", date(1942, 3, 8), 51, "440100", "13800000015", "icbc", "issued"
+    ),
+    DemoPerson(
+        "liang", "梁国华", "440105", date(1944, 9, 16), 27, "440100", "13800000016", "boc", "active"
+    ),
 ]
 
 STAFF = [
@@ -255,6 +262,12 @@ def seed_demo(session: Session, now: datetime) -> dict:
         )
 
     terminals_out = _demo_transit(session, now)
+    from server.doorstep.demo import seed_doorstep_demo
+
+    doorstep_out = seed_doorstep_demo(session, actors, now)
+    from server.kiosk.demo import seed_kiosk_demo
+
+    kiosk_out = seed_kiosk_demo(session, actors["gz.admin"], now)
     _client, key = create_department_client(
         session,
         actors["sysadmin"],
@@ -269,6 +282,8 @@ def seed_demo(session: Session, now: datetime) -> dict:
         "department_key": key,
         "pin": DEMO_PIN,
         "terminals": terminals_out,
+        "doorstep": doorstep_out,
+        "kiosk": kiosk_out,
     }
 
 

@@ -202,6 +202,36 @@ def valid_bank_account(number: str) -> bool:
     return bool(re.fullmatch(r"\d{16,19}", number)) and luhn_ok(number)
 
 
+# Illustrative 6-digit issuer prefixes (BIN) for the accounts opened behind new cards.
+BANK_BINS = {
+    "icbc": "622202",
+    "abc": "622848",
+    "boc": "621661",
+    "ccb": "621700",
+    "bocom": "622260",
+    "psbc": "621799",
+    "gdrc": "621021",
+    "gzrcb": "621058",
+    "gdb": "622568",
+}
+
+
+def luhn_complete(partial: str) -> str:
+    """``partial`` followed by the Luhn check digit that makes it valid."""
+    for last in "0123456789":
+        if luhn_ok(partial + last):
+            return partial + last
+    raise AssertionError("unreachable")
+
+
+def new_bank_account_number(bank_code: str, body: int) -> str:
+    """A 19-digit Luhn-valid account number at ``bank_code``: its BIN, ``body`` (12 digits), and
+    the check digit. The caller picks ``body`` (at random for a real opening)."""
+    if not 0 <= body < 10**12:
+        raise ValueError("body must have at most 12 digits")
+    return luhn_complete(f"{BANK_BINS[bank_code]}{body:012d}")
+
+
 # --- card lifecycle --------------------------------------------------------------------------
 class CardState(StrEnum):
     APPLIED = "applied"  # 已申领

@@ -478,6 +478,40 @@ def issue_card(session: Session, actor: Actor, card_id: int, now: datetime) -> C
     return card
 
 
+def issue_card_on_site(
+    session: Session, actor: Actor, card_id: int, *, serial: str, bank, now: datetime
+) -> Card:
+    """Instant issuance at a branch or a kiosk (即时制发卡): the blank card ``serial`` read from the
+    reader becomes this ``applied`` card. Opens the bank account behind it with ``bank`` (a new
+    Luhn-valid number at the card's bank), then produces and issues it in one transaction."""
+    import secrets
+
+    from server.registry.rules import new_bank_account_number
+
+    if not CARD_SERIAL.match(serial):
+        raise DomainError(
+            "request.validation_failed", errors=[{"field": "body.serial", "code": "pattern"}]
+        )
+    card = _load_card(session, actor, card_id)
+    if CardState(card.state) is not CardState.APPLIED:
+        raise DomainError("card.invalid_transition", action="issue_on_site", state=card.state)
+    if session.execute(select(Card.id).where(Card.serial == serial)).first():
+        raise DomainError("card.serial_taken")
+    _bank_fields(card.bank_code, None)
+    account = new_bank_account_number(card.bank_code, secrets.randbelow(10**12))
+    card.bank_account_enc, card.bank_account_bidx = _bank_fields(card.bank_code, account)
+    _transition(session, actor, card, CardAction.PRODUCE, now, "on-site issuance")
+    card.serial = serial
+    _flush_card(session)  # a serial taken concurrently: card.serial_taken, nothing written
+    _transition(session, actor, card, CardAction.ISSUE, now, "on-site issuance")
+    card.issued_on = local_date(now)
+    card.expires_on = expiry_date(card.issued_on, current_app.config["SSC_CARD_VALIDITY_YEARS"])
+    # The bank opens the account last: a refusal above leaves no account behind.
+    bank.open_account(account)
+    session.commit()
+    return card
+
+
 def _pin_digest(card_id: int, pin: str) -> bytes:
     pepper = current_app.extensions["ssc.keyring"].pin_pepper
     return hmac.new(pepper, f"{card_id}:{pin}".encode(), hashlib.sha256).digest()
@@ -511,6 +545,30 @@ def activate_card(session: Session, actor: Actor, card_id: int, pin: str, now: d
     ensure_card_account(session, card.id, card.issuing_city, now)
     session.commit()
     return card
+
+
+def activate_locked_card(
+    session: Session, actor: Actor, card: Card, pin: str, now: datetime, reason: str
+) -> Card:
+    """Activate ``card`` (already locked by the caller, state ``issued``) with a new PIN, in the
+    caller's transaction (no commit). For a self-service terminal: the caller proved possession of
+    the card (chip tap) and the holder's identity instead of a staff user's city scope."""
+    from server.ledger.service import ensure_card_account
+
+    if CardState(card.state) is not CardState.ISSUED:
+        raise DomainError("card.invalid_transition", action="activate", state=card.state)
+    _check_new_pin(card, pin)
+    _transition(session, actor, card, CardAction.ACTIVATE, now, reason)
+    card.pin_hash = _hash_pin(card.id, pin)
+    card.pin_failed_tries = 0
+    card.pin_locked_at = None
+    ensure_card_account(session, card.id, card.issuing_city, now)
+    return card
+
+
+def check_new_pin(card: Card, pin: str) -> None:
+    """``card.pin_weak`` {problems} when ``pin`` may not be the card's new PIN."""
+    _check_new_pin(card, pin)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ def encrypted_columns() -> list[tuple[type, str, str]]:
     """(model, column, field bound as associated data) for every encrypted column."""
     from server.credentials.models import EcardChannel
     from server.credentials.service import F_FALLBACK
+    from server.doorstep import service as doorstep
+    from server.doorstep.models import DoorstepRequest
     from server.registry.models import Card, Person
     from server.registry.service import F_BANK, F_ID, F_PHONE
     from server.security.cardholder import F_BINDING_PHONE
@@ -36,6 +38,11 @@ def encrypted_columns() -> list[tuple[type, str, str]]:
         (PhoneBinding, "phone_enc", F_BINDING_PHONE),
         (EcardChannel, "fallback_secret_enc", F_FALLBACK),
         (Terminal, "secret_enc", SECRET_FIELD),
+        (DoorstepRequest, "subject_id_number_enc", doorstep.F_SUBJECT_ID),
+        (DoorstepRequest, "contact_phone_enc", doorstep.F_CONTACT_PHONE),
+        (DoorstepRequest, "requester_phone_enc", doorstep.F_REQUESTER_PHONE),
+        (DoorstepRequest, "address_enc", doorstep.F_ADDRESS),
+        (DoorstepRequest, "disability_certificate_enc", doorstep.F_DISABILITY_CERT),
     ]
 
 

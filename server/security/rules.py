@@ -72,6 +72,14 @@ _BRANCH = frozenset(
         "card.pin_reset",
         "ecard.revoke",
         "credential.verify_fallback",
+        "card.issue_on_site",
+        "entrance.read",
+        "help.handle",
+        "doorstep.request",
+        "doorstep.read",
+        "doorstep.reveal",
+        "doorstep.assign",
+        "doorstep.visit",
     }
 )
 
@@ -87,6 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "terminal.manage",
         "terminal.read",
         "transit.settlement.read",
+        "entrance.manage",
     },
     Role.DEPARTMENT_OFFICER: frozenset(
         # transit.settlement.read: transport department officers only (checked by the view)
@@ -102,6 +111,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "staff.read",
             "terminal.read",
             "transit.settlement.read",
+            "doorstep.read",
+            "entrance.read",
         }
     ),
     Role.SYSTEM_ADMIN: frozenset(
@@ -113,6 +124,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "audit.read",
             "terminal.manage",
             "terminal.read",
+            "entrance.manage",
+            "entrance.read",
         }
     ),
 }
