@@ -170,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from server.kiosk.cli import kiosk_cli
     from server.ledger.cli import ledger_cli
     from server.registry.cli import seed_cli
     from server.security.cli import audit_cli, keys_cli, sms_cli, staff_cli
@@ -179,3 +180,4 @@ def _register_cli(app: Flask) -> None:
     for group in (audit_cli, keys_cli, staff_cli, seed_cli, ledger_cli, sms_cli, terminals_cli):
         app.cli.add_command(group)
     app.cli.add_command(transit_cli)
+    app.cli.add_command(kiosk_cli)

@@ -59,6 +59,11 @@ def seed_demo_command(if_empty: bool, as_json: bool) -> None:
         )
         for path in kiosk["files"]:
             click.echo(f"  {path}")
+    doorstep = result.get("doorstep") or []
+    if doorstep:
+        click.echo("上门办卡申请 Door-to-door issuance requests:")
+        for r in doorstep:
+            click.echo(f"  #{r['id']} {r['name']}: {r['status']}")
 
 
 @seed_cli.command("synthetic")
