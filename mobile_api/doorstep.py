@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint
+from flask import Blueprint, current_app, g, request
 from pydantic import Field
 
 from server.apidoc import OutSchema, Schema, endpoint
@@ -13,13 +13,24 @@ from server.clock import to_local_iso, utcnow
 from server.doorstep import service
 from server.doorstep.models import DoorstepRequest
 from server.doorstep.rules import NOTE_MAX_CHARS, decode_reasons, mask_address, status_name
-from server.extensions import db
+from server.extensions import db, limiter
 from server.security.auth import current_actor, require
 from server.security.pii import mask_name
 from server.security.rules import ActorKind
 
 bp = Blueprint("doorstep", __name__)
 CARDHOLDER = (ActorKind.CARDHOLDER,)
+
+
+def _request_limit() -> str:
+    return current_app.config["SSC_RATELIMIT_DOORSTEP_REQUEST"]
+
+
+def _cardholder_key() -> str:
+    # Checked after @require: the signed-in cardholder, so a family member's ID number and name
+    # cannot be tried again and again (doorstep.name_mismatch would confirm a match).
+    actor = getattr(g, "actor", None)
+    return f"cardholder:{actor.id}" if actor is not None else f"addr:{request.remote_addr}"
 
 
 class MyDoorstepOut(OutSchema):
@@ -80,8 +91,12 @@ class MyDoorstepIn(Schema):
 
 @bp.post("/doorstep-requests")
 @require("cardholder.self", actors=CARDHOLDER)
+@limiter.limit(_request_limit, key_func=_cardholder_key)
 @endpoint(
     summary="申请上门办卡（本人或家属） Ask for door-to-door card issuance",
+    description="每位持卡人每天最多申请若干次（SSC_RATELIMIT_DOORSTEP_REQUEST，默认 5 次/天），"
+    "被拒的申请也计入。 Each cardholder may ask a few times a day (default 5), refusals"
+    " included: 429 request.rate_limited.",
     body=MyDoorstepIn,
     response=MyDoorstepOut,
     status=201,
@@ -93,6 +108,7 @@ class MyDoorstepIn(Schema):
         "person.invalid_phone",
         "person.deceased",
         "city.unknown",
+        "request.rate_limited",
     ),
 )
 def create(body: MyDoorstepIn):

@@ -36,6 +36,8 @@ class Config:
     SSC_RATELIMIT_SIGNIN = "10 per minute;50 per hour"
     SSC_RATELIMIT_SMS_PHONE = "5 per hour"  # SMS codes sent to one phone number
     SSC_RATELIMIT_SMS_ADDRESS = "20 per hour"  # SMS code requests from one client address
+    # Door-to-door requests one cardholder may make (each try counts: a refused name check too)
+    SSC_RATELIMIT_DOORSTEP_REQUEST = "5 per day"
     SSC_RATELIMIT_ENABLED = True
 
     # Cardholder sign-in by SMS code
@@ -104,6 +106,7 @@ ENV_VARS: dict[str, Any] = {
     "SSC_RATELIMIT_SIGNIN": str,
     "SSC_RATELIMIT_SMS_PHONE": str,
     "SSC_RATELIMIT_SMS_ADDRESS": str,
+    "SSC_RATELIMIT_DOORSTEP_REQUEST": str,
     "SSC_RATELIMIT_ENABLED": _env_bool,
     "SSC_SMS_SENDER": str,
     "SSC_SMS_CODE_TTL_SECONDS": int,

@@ -327,4 +327,13 @@ CATALOGUE: dict[str, ErrorSpec] = {
         "备注过长或含有证件号、手机号等个人信息",
         "Note too long or holds personal numbers",
     ),
+    # --- entrance administration and door-to-door visit times -----------------------------
+    "entrance.terminal_not_attached": ErrorSpec(
+        404, "该终端不在此入口", "That terminal is not attached to this entrance"
+    ),
+    "doorstep.invalid_visit_time": ErrorSpec(
+        422,
+        "上门时间无效：不能晚于现在，也不能早于申请时间",
+        "Invalid visit time: not in the future, not before the request",
+    ),
 }

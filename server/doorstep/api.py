@@ -336,6 +336,11 @@ class VisitIn(Schema):
     note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
     next_from: AwareDatetime | None = None
     next_to: AwareDatetime | None = None
+    visited_at: AwareDatetime | None = Field(
+        default=None,
+        description="上门时间（补登时填写），默认现在；不能晚于现在，不能早于申请"
+        " When the visit took place (default now); not in the future, not before the request",
+    )
 
 
 @bp.post("/doorstep-requests/<int:request_id>/visits")
@@ -350,6 +355,7 @@ class VisitIn(Schema):
         "doorstep.invalid_transition",
         "doorstep.not_assignee",
         "doorstep.invalid_window",
+        "doorstep.invalid_visit_time",
         "doorstep.note_rejected",
         "auth.out_of_scope",
     ),

@@ -31,6 +31,8 @@ MIN_AGE: Final = 80
 NOTE_MAX_CHARS: Final = 100
 WINDOW_MAX: Final = timedelta(hours=8)
 WINDOW_MAX_AHEAD: Final = timedelta(days=60)
+# A visit time given by the visiting staff may run this far ahead of the server's clock.
+VISIT_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
 class Status(StrEnum):
@@ -211,6 +213,19 @@ def window_problems(start: datetime, end: datetime, now: datetime) -> list[str]:
         problems.append("in_past")
     if start > now + WINDOW_MAX_AHEAD:
         problems.append("too_far_ahead")
+    return problems
+
+
+def visit_time_problems(
+    visited_at: datetime, requested_at: datetime, now: datetime, skew: timedelta = VISIT_CLOCK_SKEW
+) -> list[str]:
+    """Why the time of a recorded visit is refused (empty: acceptable): not in the future beyond
+    the clock skew, not before the request was made. Aware datetimes."""
+    problems = []
+    if visited_at > now + skew:
+        problems.append("in_future")
+    if visited_at < requested_at:
+        problems.append("before_request")
     return problems
 
 

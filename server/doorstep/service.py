@@ -34,6 +34,7 @@ from server.doorstep.rules import (
     next_status,
     note_problems,
     visit_action,
+    visit_time_problems,
     window_problems,
 )
 from server.errors import DomainError
@@ -502,11 +503,13 @@ def record_visit(
     note: str | None = None,
     next_from: datetime | None = None,
     next_to: datetime | None = None,
+    visited_at: datetime | None = None,
 ) -> tuple[DoorstepRequest, DoorstepVisit]:
     """Record a visit by the assigned staff user (or a city administrator). ``completed``: the
     card was issued and activated on the spot; ``refused`` closes the request; ``not_home`` and
     ``needs_reschedule`` keep the assignment with a new window, or without one return the
-    request to the queue."""
+    request to the queue. ``visited_at`` (default ``now``) lets staff record a visit after
+    the fact: not in the future beyond the clock skew, not before the request was made."""
     if note:
         _check_text(note)
     new_window = next_from is not None or next_to is not None
@@ -523,8 +526,12 @@ def record_visit(
         raise DomainError("doorstep.not_assignee")
     if new_window:
         _check_window(next_from, next_to, now)  # type: ignore[arg-type]
+    at = now if visited_at is None else visited_at
+    problems = visit_time_problems(at, request.created_at, now)
+    if problems:
+        raise DomainError("doorstep.invalid_visit_time", problems=problems)
     visit = DoorstepVisit(
-        request_id=request.id, staff_id=actor.id, visited_at=now, outcome=str(outcome), note=note
+        request_id=request.id, staff_id=actor.id, visited_at=at, outcome=str(outcome), note=note
     )
     session.add(visit)
     request.status = str(target)
@@ -552,6 +559,7 @@ def record_visit(
         visit_id=visit.id,
         outcome=str(outcome),
         status=request.status,
+        visited_at=at.isoformat(),
     )
     session.commit()
     return request, visit

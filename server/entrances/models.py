@@ -25,6 +25,10 @@ class Entrance(db.Model):
     city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
     opening_hours: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # rules.EntranceStatus
+    # Why a suspended entrance is closed (施工、检修…; no personal data), and since when.
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(BigId)
 

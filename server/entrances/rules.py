@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 from server.credentials.codec import Scene
+from server.kiosk.rules import note_problem
 
 
 class EntranceKind(StrEnum):
@@ -30,7 +31,47 @@ class EntranceKind(StrEnum):
 
 class EntranceStatus(StrEnum):
     OPEN = "open"  # 在用
-    SUSPENDED = "suspended"  # 暂停开放
+    SUSPENDED = "suspended"  # 暂停开放（施工、检修等），须说明原因
+
+
+STATUS_REASON_MAX_CHARS: Final = 200
+# Entry reports (per-day summary) cover at most this many days in one request.
+SUMMARY_MAX_DAYS: Final = 92
+
+
+def status_reason_problems(status: str, reason: str | None) -> list[str]:
+    """Why a status change's reason is refused (empty: acceptable). Suspending an entrance needs a
+    reason (it is shown at the gate); reopening may give one (kept in the audit log). Short, and
+    without personal numbers."""
+    problems = []
+    if EntranceStatus(status) is EntranceStatus.SUSPENDED and not reason:
+        problems.append("missing")
+    if reason and len(reason) > STATUS_REASON_MAX_CHARS:
+        problems.append("too_long")
+    if reason and note_problem(reason) is not None:
+        problems.append("personal_data")
+    return problems
+
+
+def local_day_bounds(day: date, tz) -> tuple[datetime, datetime]:
+    """The UTC start (inclusive) and end (exclusive) of a calendar day in ``tz``."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def summary_range_problems(first: date, last: date) -> list[str]:
+    """Why a report's day range is refused (empty: acceptable)."""
+    if last < first:
+        return ["to_before_from"]
+    if (last - first).days + 1 > SUMMARY_MAX_DAYS:
+        return ["too_long"]
+    return []
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last``, both included (empty when ``last`` is earlier)."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 # The QR scene a code must carry at each kind of entrance.

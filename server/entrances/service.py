@@ -9,11 +9,11 @@ deny. Every decision, allowed or denied, is recorded (``entry_record``) with its
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,11 +27,15 @@ from server.entrances.rules import (
     EntranceStatus,
     InvalidHours,
     OpeningHours,
+    days_between,
     greeting,
     hours_from_json,
     hours_text,
     is_open,
+    local_day_bounds,
     next_opening,
+    status_reason_problems,
+    summary_range_problems,
 )
 from server.errors import DomainError
 from server.kiosk import service as kiosk
@@ -41,7 +45,7 @@ from server.registry.rules import CITY_BY_CODE, CardState
 from server.security import audit
 from server.security.auth import ensure_scope
 from server.security.pii import mask_name
-from server.security.rules import Actor
+from server.security.rules import Actor, has_permission
 from server.terminals.models import Terminal
 from server.terminals.rules import scene_allowed, valid_code
 from server.terminals.service import terminal_actor
@@ -160,22 +164,6 @@ def list_entrances(
     return list(session.execute(query.order_by(Entrance.code)).scalars())
 
 
-def terminal_codes(session: Session, entrance_ids: list[int]) -> dict[int, list[str]]:
-    """The codes of the terminals at each entrance."""
-    out: dict[int, list[str]] = {i: [] for i in entrance_ids}
-    if not entrance_ids:
-        return out
-    rows = session.execute(
-        select(EntranceTerminal.entrance_id, Terminal.code)
-        .join(Terminal, Terminal.id == EntranceTerminal.terminal_id)
-        .where(EntranceTerminal.entrance_id.in_(entrance_ids))
-        .order_by(Terminal.code)
-    ).all()
-    for entrance_id, code in rows:
-        out[entrance_id].append(code)
-    return out
-
-
 def attach_terminal(
     session: Session, actor: Actor, entrance_id: int, terminal_code: str, now: datetime
 ) -> Entrance:
@@ -217,6 +205,239 @@ def attach_terminal(
         )
     session.commit()
     return entrance
+
+
+def _locked_entrance(session: Session, actor: Actor, entrance_id: int) -> Entrance:
+    entrance = session.get(Entrance, entrance_id, with_for_update=True)
+    if entrance is None:
+        raise DomainError("entrance.not_found")
+    ensure_scope(actor, entrance.city_code)
+    return entrance
+
+
+def update_entrance(
+    session: Session, actor: Actor, entrance_id: int, changes: dict, now: datetime
+) -> Entrance:
+    """Change names, opening hours or status. ``changes`` holds only the fields given:
+    ``name_zh``, ``name_en``, ``opening_hours`` (the API document), ``status`` and ``reason``.
+    Suspending (closed for works …) needs a reason, which the gate shows; reopening clears it.
+    Audited with the names of the fields that changed (and the status and reason)."""
+    if not changes:
+        raise DomainError("request.validation_failed", errors=[{"field": "body", "code": "empty"}])
+    entrance = _locked_entrance(session, actor, entrance_id)
+    changed: list[str] = []
+    for name in ("name_zh", "name_en"):
+        if name in changes and changes[name] != getattr(entrance, name):
+            setattr(entrance, name, changes[name])
+            changed.append(name)
+    if "opening_hours" in changes:
+        text = hours_text(_hours(changes["opening_hours"]))
+        if text != entrance.opening_hours:
+            entrance.opening_hours = text
+            changed.append("opening_hours")
+    reason: str | None = None
+    if "status" in changes or "reason" in changes:
+        status = str(EntranceStatus(changes.get("status") or entrance.status))
+        reason = changes.get("reason") or None
+        if reason is None and status == entrance.status:
+            reason = entrance.status_reason  # the same status again keeps its reason
+        problems = status_reason_problems(status, reason)
+        if problems:
+            raise DomainError(
+                "request.validation_failed",
+                errors=[{"field": "body.reason", "code": code} for code in problems],
+            )
+        if status != entrance.status:
+            entrance.status = status
+            entrance.status_changed_at = now
+            changed.append("status")
+        kept = reason if status == EntranceStatus.SUSPENDED else None
+        if kept != entrance.status_reason:
+            entrance.status_reason = kept
+            changed.append("status_reason")
+    if changed:
+        entrance.updated_at = now
+        details: dict = {"fields": changed}
+        if "status" in changed or "status_reason" in changed:
+            details.update(status=entrance.status, reason=reason)
+        audit.record(
+            session,
+            actor,
+            "entrance.updated",
+            object_type="entrance",
+            object_id=entrance.id,
+            city_code=entrance.city_code,
+            now=now,
+            **details,
+        )
+    session.commit()
+    return entrance
+
+
+def detach_terminal(
+    session: Session, actor: Actor, entrance_id: int, terminal_id: int, now: datetime
+) -> Entrance:
+    """Take a terminal away from an entrance (moved, broken, retired). Its entries there are then
+    refused with ``entry.terminal_not_at_entrance``; the entry records stay."""
+    entrance = _locked_entrance(session, actor, entrance_id)
+    terminal = session.get(Terminal, terminal_id)
+    removed = session.execute(
+        delete(EntranceTerminal).where(
+            EntranceTerminal.entrance_id == entrance.id,
+            EntranceTerminal.terminal_id == terminal_id,
+        )
+    )
+    if terminal is None or removed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise DomainError("entrance.terminal_not_attached")
+    audit.record(
+        session,
+        actor,
+        "entrance.terminal_detached",
+        object_type="entrance",
+        object_id=entrance.id,
+        city_code=entrance.city_code,
+        now=now,
+        terminal=terminal.code,
+    )
+    session.commit()
+    return entrance
+
+
+def attached_terminals(session: Session, entrance_ids: list[int]) -> dict[int, list[Terminal]]:
+    """The terminals at each entrance, by code."""
+    out: dict[int, list[Terminal]] = {i: [] for i in entrance_ids}
+    if not entrance_ids:
+        return out
+    rows = session.execute(
+        select(EntranceTerminal.entrance_id, Terminal)
+        .join(Terminal, Terminal.id == EntranceTerminal.terminal_id)
+        .where(EntranceTerminal.entrance_id.in_(entrance_ids))
+        .order_by(Terminal.code)
+    ).all()
+    for entrance_id, terminal in rows:
+        out[entrance_id].append(terminal)
+    return out
+
+
+# --- staff: entry records and the daily summary ------------------------------------------------
+
+
+def _entrance_in_scope(session: Session, actor: Actor, entrance_id: int) -> Entrance:
+    entrance = session.get(Entrance, entrance_id)
+    if entrance is None:
+        raise DomainError("entrance.not_found")
+    ensure_scope(actor, entrance.city_code)
+    return entrance
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    """One entry decision as staff see it: no ID numbers; the holder's masked name only for staff
+    who may read persons (``person.read``)."""
+
+    id: int
+    at: datetime
+    decision: str
+    code: str | None
+    medium: str
+    terminal_code: str
+    holder_masked_name: str | None
+
+
+def list_entries(
+    session: Session,
+    actor: Actor,
+    entrance_id: int,
+    *,
+    day: date,
+    decision: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[Entrance, list[EntryLine], bool]:
+    """The entry decisions at an entrance on one Asia/Shanghai day, in time order; the page and
+    whether another follows."""
+    entrance = _entrance_in_scope(session, actor, entrance_id)
+    start, end = local_day_bounds(day, SHANGHAI)
+    with_holder = has_permission(actor, "person.read")
+    columns = [EntryRecord, Terminal.code]
+    if with_holder:
+        columns.append(Person.name)
+    query = (
+        select(*columns)
+        .join(Terminal, Terminal.id == EntryRecord.terminal_id)
+        .where(
+            EntryRecord.entrance_id == entrance.id,
+            EntryRecord.at >= start,
+            EntryRecord.at < end,
+        )
+    )
+    if with_holder:
+        query = query.outerjoin(Card, Card.id == EntryRecord.card_id).outerjoin(
+            Person, Person.id == Card.person_id
+        )
+    if decision is not None:
+        query = query.where(EntryRecord.decision == decision)
+    query = query.order_by(EntryRecord.at, EntryRecord.id)
+    rows = session.execute(query.offset((page - 1) * per_page).limit(per_page + 1)).all()
+    lines = [
+        EntryLine(
+            id=row[0].id,
+            at=row[0].at,
+            decision=row[0].decision,
+            code=row[0].code,
+            medium=row[0].medium,
+            terminal_code=row[1],
+            holder_masked_name=mask_name(row[2]) if with_holder and row[2] else None,
+        )
+        for row in rows[:per_page]
+    ]
+    return entrance, lines, len(rows) > per_page
+
+
+@dataclass
+class DaySummary:
+    day: date
+    allowed: int = 0
+    denied: int = 0
+    denied_by_code: dict[str, int] = field(default_factory=dict)
+
+
+def entries_summary(
+    session: Session, actor: Actor, entrance_id: int, *, first: date, last: date
+) -> tuple[Entrance, list[DaySummary]]:
+    """Allowed and denied entries per Asia/Shanghai day from ``first`` to ``last`` (both
+    included; every day listed, zeros too), denials counted by code: the monthly pilot report."""
+    problems = summary_range_problems(first, last)
+    if problems:
+        raise DomainError(
+            "request.validation_failed",
+            errors=[{"field": "query.to", "code": code} for code in problems],
+        )
+    entrance = _entrance_in_scope(session, actor, entrance_id)
+    days = []
+    for day in days_between(first, last):  # one indexed range query per day: portable, cheap
+        start, end = local_day_bounds(day, SHANGHAI)
+        summary = DaySummary(day)
+        rows = session.execute(
+            select(EntryRecord.decision, EntryRecord.code, func.count())
+            .where(
+                EntryRecord.entrance_id == entrance.id,
+                EntryRecord.at >= start,
+                EntryRecord.at < end,
+            )
+            .group_by(EntryRecord.decision, EntryRecord.code)
+        ).all()
+        for decision, code, n in rows:
+            if decision == "allowed":
+                summary.allowed += n
+            else:
+                summary.denied += n
+                key = code or "unknown"
+                summary.denied_by_code[key] = summary.denied_by_code.get(key, 0) + n
+        summary.denied_by_code = dict(sorted(summary.denied_by_code.items()))
+        days.append(summary)
+    return entrance, days
 
 
 # --- terminals: entry decisions ------------------------------------------------------------------
@@ -329,7 +550,8 @@ def decide_entry(
         local = now.astimezone(SHANGHAI)
         hours = hours_from_json(_loads(entrance.opening_hours))
         if entrance.status != EntranceStatus.OPEN:
-            raise DomainError("entry.closed")
+            extra = {"reason": entrance.status_reason} if entrance.status_reason else {}
+            raise DomainError("entry.closed", entrance_status=entrance.status, **extra)
         if not is_open(hours, local):
             opens = next_opening(hours, local)
             extra = {"opens_at": opens.isoformat()} if opens is not None else {}

@@ -269,6 +269,20 @@ def get_help_request(request_id: int):
     )
 
 
+@terminal_bp.post("/help-requests/<int:request_id>/cancel")
+@require_terminal()
+@endpoint(
+    summary="取消呼叫（尚无人接单时） Take back a call for staff (while nobody has claimed it)",
+    description=SIGNING + " 重复取消返回已取消的求助。 Cancelling again answers the cancelled"
+    " request.",
+    response=HelpTerminalOut,
+    errors=(*TERMINAL_ERRORS, "help.not_found", "help.already_claimed", "help.closed"),
+)
+def cancel_help_request(request_id: int):
+    request = service.cancel_help_request(db.session, current_terminal(), request_id, utcnow())
+    return _help_terminal_out(request)
+
+
 class HelpOut(OutSchema):
     id: int
     ticket: str
@@ -282,6 +296,7 @@ class HelpOut(OutSchema):
     claimed_by_name: str | None
     claimed_at: datetime | None
     resolved_at: datetime | None
+    cancelled_at: datetime | None
     outcome: str | None
 
 
@@ -303,6 +318,7 @@ def _help_out(request: HelpRequest, names: dict[int, str]) -> HelpOut:
         claimed_by_name=names.get(request.claimed_by) if request.claimed_by else None,
         claimed_at=request.claimed_at,
         resolved_at=request.resolved_at,
+        cancelled_at=request.cancelled_at,
         outcome=request.outcome,
     )
 

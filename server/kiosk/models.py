@@ -65,6 +65,7 @@ class HelpRequest(db.Model):
     resolved_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(200))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # by the terminal
 
     __table_args__ = (
         UniqueConstraint("terminal_id", "ticket_day", "ticket_seq"),

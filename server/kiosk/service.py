@@ -374,6 +374,43 @@ def help_request_for_terminal(session: Session, terminal: Terminal, request_id: 
     return request
 
 
+def cancel_help_request(
+    session: Session, terminal: Terminal, request_id: int, now: datetime
+) -> HelpRequest:
+    """The terminal that called staff takes the call back (the person found help elsewhere, or
+    walked away) while nobody has claimed it yet. A cancel and a claim at once: exactly one wins
+    (a conditional UPDATE). Cancelling again answers the cancelled request (a retry is safe);
+    claimed → ``help.already_claimed``; resolved → ``help.closed``."""
+    request = help_request_for_terminal(session, terminal, request_id)
+    result = session.execute(
+        update(HelpRequest)
+        .where(HelpRequest.id == request.id, HelpRequest.status == HelpStatus.OPEN)
+        .values(status=str(HelpStatus.CANCELLED), cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        current = help_request_for_terminal(session, terminal, request_id)
+        if current.status == HelpStatus.CANCELLED:
+            return current
+        if current.status == HelpStatus.CLAIMED:
+            raise DomainError("help.already_claimed")
+        raise DomainError("help.closed")
+    audit.record(
+        session,
+        terminal_actor(terminal),
+        "help.cancelled",
+        object_type="help_request",
+        object_id=request.id,
+        city_code=request.city_code,
+        now=now,
+        ticket=request.ticket,
+    )
+    session.commit()
+    session.refresh(request)
+    return request
+
+
 def list_help_requests(
     session: Session,
     actor: Actor,

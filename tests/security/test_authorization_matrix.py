@@ -117,12 +117,17 @@ POLICY: dict[str, frozenset[str] | str] = {
     "kiosk_terminal.set_pin": TERMINAL,
     "kiosk_terminal.create_help_request": TERMINAL,
     "kiosk_terminal.get_help_request": TERMINAL,
+    "kiosk_terminal.cancel_help_request": TERMINAL,
     "kiosk.list_help_requests": COUNTER,
     "kiosk.claim_help_request": COUNTER,
     "kiosk.resolve_help_request": COUNTER,
     "entrances.create_entrance": TERMINAL_ADMINS,
     "entrances.list_entrances": COUNTER | {"auditor", "system_admin"},
     "entrances.attach_terminal": TERMINAL_ADMINS,
+    "entrances.update_entrance": TERMINAL_ADMINS,
+    "entrances.detach_terminal": TERMINAL_ADMINS,
+    "entrances.list_entries": COUNTER | {"auditor", "system_admin"},
+    "entrances.entries_summary": COUNTER | {"auditor", "system_admin"},
     "entrance_terminal.enter": TERMINAL,
 }
 
