@@ -20,7 +20,12 @@ from server.errors import DomainError
 from server.extensions import db
 from server.terminals import service
 from server.terminals.models import Terminal
-from server.terminals.rules import DEFAULT_CLOCK_SKEW_S, HEADER_TERMINAL, SIGNED_HEADERS
+from server.terminals.rules import (
+    DEFAULT_CLOCK_SKEW_S,
+    HEADER_NONCE,
+    HEADER_TERMINAL,
+    SIGNED_HEADERS,
+)
 
 log = logging.getLogger("server.terminals")
 
@@ -42,12 +47,23 @@ def current_terminal() -> Terminal:
     return g.terminal
 
 
+def take_deferred_nonce() -> str | None:
+    """For a view under ``require_terminal(defer_nonce=True)``: the request's nonce, which the
+    view now must record (in its transaction, before it writes anything else) or refuse with
+    ``terminal.nonce_reused``. None when already taken."""
+    return g.pop("terminal_nonce", None)
+
+
 def require_terminal(
     scenes: Collection[Scene] | None = None,
+    *,
+    defer_nonce: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Only a registered, active terminal with a valid request signature may call the view.
     ``scenes``: the terminal's kind must serve at least one of them (else 403
-    ``terminal.scene_not_allowed``)."""
+    ``terminal.scene_not_allowed``). ``defer_nonce``: the nonce is not recorded before the view
+    runs; the view must take it (:func:`take_deferred_nonce`) and record it in its own first
+    statement (one round trip less)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -64,6 +80,7 @@ def require_terminal(
                     now=now,
                     clock_skew_s=clock_skew_s(),
                     scenes=scenes,
+                    record_nonce=not defer_nonce,
                 )
             except DomainError as exc:
                 # The code only: the headers are not secret, but there is nothing to add.
@@ -75,7 +92,13 @@ def require_terminal(
             g.terminal = terminal
             g.actor = service.terminal_actor(terminal)
             g.actor_label = g.actor.label
+            if defer_nonce:
+                g.terminal_nonce = request.headers.get(HEADER_NONCE)
             result = view(*args, **kwargs)
+            if defer_nonce and g.pop("terminal_nonce", None) is not None:
+                # A view that defers the nonce must record it in its own first statement; one
+                # that did not would have run unprotected against a replayed request.
+                raise RuntimeError(f"{view.__name__} deferred the request nonce but never took it")
             db.session.commit()  # the nonce (and last_seen_at) of a read-only request
             return result
 

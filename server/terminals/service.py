@@ -329,6 +329,13 @@ def _load_record(session: Session, code: str) -> _TerminalRecord | None:
     return _TerminalRecord(**values)
 
 
+def claim_nonce(session: Session, terminal_id: int, nonce: str, now: datetime) -> None:
+    """Record a request nonce whose claim was deferred (``require_terminal(defer_nonce=True)``);
+    raises ``terminal.nonce_reused`` when the terminal used it before."""
+    if not _insert_nonce(session, terminal_id, nonce, now):
+        raise DomainError("terminal.nonce_reused")
+
+
 def _insert_nonce(session: Session, terminal_id: int, nonce: str, now: datetime) -> bool:
     """Record a request nonce; False when the terminal used it before. ``ON CONFLICT DO NOTHING``
     waits for a concurrent insert of the same pair and skips the row if that one commits, so of
@@ -369,8 +376,11 @@ def authenticate_request(
     now: datetime,
     clock_skew_s: int,
     scenes: Collection[Scene] | None = None,
+    record_nonce: bool = True,
 ) -> Terminal:
     """Check a signed terminal request and record its nonce in the caller's transaction.
+    ``record_nonce=False``: the caller records it later, in the same transaction, before it
+    writes anything else (:func:`claim_nonce`, or in its own first statement).
 
     Order: headers → terminal known → signature → terminal active → timestamp fresh → scenes →
     nonce unused. The signature is checked before the status, so only the secret's holder learns
@@ -410,7 +420,7 @@ def authenticate_request(
         if not matches(cipher().decrypt(SECRET_FIELD, terminal.secret_enc)):
             raise DomainError("terminal.bad_signature")
         _check_usable(terminal.status, terminal.kind, timestamp, now, clock_skew_s, scenes)
-        if not _insert_nonce(session, terminal.id, nonce, now):
+        if record_nonce and not _insert_nonce(session, terminal.id, nonce, now):
             raise DomainError("terminal.nonce_reused")
         if should_touch_last_seen(terminal.last_seen_at, now):
             terminal.last_seen_at = now
@@ -428,7 +438,7 @@ def authenticate_request(
         if not matches(record.secret):
             raise DomainError("terminal.bad_signature")
     _check_usable(record.status, record.kind, timestamp, now, clock_skew_s, scenes)
-    if not _insert_nonce(session, record.id, nonce, now):
+    if record_nonce and not _insert_nonce(session, record.id, nonce, now):
         raise DomainError("terminal.nonce_reused")
     if should_touch_last_seen(record.last_seen_at, now):
         session.execute(update(Terminal).where(Terminal.id == record.id).values(last_seen_at=now))

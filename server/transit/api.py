@@ -17,7 +17,13 @@ from server.credentials.verifier import REFUSAL_CODES
 from server.error_codes import CATALOGUE
 from server.extensions import db
 from server.security.auth import current_actor, require
-from server.terminals.auth import TERMINAL_ERRORS, clock_skew_s, current_terminal, require_terminal
+from server.terminals.auth import (
+    TERMINAL_ERRORS,
+    clock_skew_s,
+    current_terminal,
+    require_terminal,
+    take_deferred_nonce,
+)
 from server.transit import service
 
 bp = Blueprint("transit", __name__)
@@ -183,7 +189,7 @@ def _card(card: CardIn | None) -> service.CardAnswer | None:
 
 
 @terminal_bp.post("/taps")
-@require_terminal()
+@require_terminal(defer_nonce=True)
 @endpoint(
     summary="在线刷卡/扫码乘车 Online tap (QR code or card)",
     description=SIGNING
@@ -208,6 +214,7 @@ def tap(body: TapIn):
         ),
         utcnow(),
         clock_skew_s=clock_skew_s(),
+        nonce=take_deferred_nonce(),
     )
     return TapOut.model_validate(
         {"result": "accepted", "tap_id": outcome.tap_id, "trip": service.trip_view(outcome.trip)}

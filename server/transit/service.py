@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from flask import current_app
@@ -67,6 +67,7 @@ from server.credentials import service as credentials
 from server.credentials.codec import Scene
 from server.credentials.models import CardPseudonym, CredentialUse, RevocationEvent
 from server.credentials.verifier import Accepted, Refused, RevocationList, Verifier
+from server.db_types import UTCDateTime
 from server.errors import DomainError
 from server.registry import chip
 from server.registry.models import Card, CardEvent, Person
@@ -638,6 +639,22 @@ class _Trips:
                     card_id, *fields = (row[name] for name in _LEDGER_COLUMNS)
                     self.ledgers[card_id].add(_Ride(*fields, counted=False))
 
+    def absorb(
+        self,
+        live: Iterable[dict[str, Any]],
+        totals: Iterable[Sequence[Any]],
+        origins: Iterable[Sequence[Any]],
+    ) -> None:
+        """What :meth:`load` reads, its three parts read separately (:func:`_pg_claim_and_load`):
+        whole live rows by start; (card_id, day, city, mode, charged, paid rides) totals;
+        transfer origins in the ``_LEDGER_COLUMNS``."""
+        for row in live:
+            self._index(row)
+        for card_id, day, city, mode, charged, paid in totals:
+            self.ledgers[card_id].add_totals(day, city, mode, int(charged), int(paid))
+        for card_id, *fields in origins:
+            self.ledgers[card_id].add(_Ride(*fields, counted=False))
+
     def _index(self, row: dict[str, Any]) -> None:
         key = (row["card_id"], row["network_id"])
         if row["status"] == OPEN:
@@ -1199,6 +1216,175 @@ def _use_row(
     }
 
 
+# --- the online tap on PostgreSQL: four statements, each short and prepared ---------------------
+#
+# 1. The request's nonce, the card lock and the credential use in one statement, with the tap's
+#    and trip's ids. 2. The card's history (three JSON arrays in one row). 3. The tap and its new
+#    trip (rows as JSON) in one statement. 4. COMMIT. Straight on the driver connection: the
+#    session's per-statement work costs more than these statements take in the database.
+
+_PG_CLAIM: Final = (
+    "WITH nonce AS (INSERT INTO terminal_nonce (terminal_id, nonce, created_at)"
+    " VALUES (%(terminal_id)s::bigint, %(nonce)s::varchar, %(used_at)s::timestamptz)"
+    " ON CONFLICT (terminal_id, nonce) DO NOTHING RETURNING id), "
+    "locked AS (SELECT card.id, card.state, person.city_code, person.birth_date,"
+    " person.disability_level FROM card JOIN person ON person.id = card.person_id"
+    " WHERE card.id = %(card_id)s::bigint AND EXISTS (SELECT FROM nonce) FOR UPDATE OF card), "
+    "claimed AS (INSERT INTO credential_use (serial, counter, kind, card_id, terminal_id,"
+    " actor_label, scene, generated_at, used_at) SELECT %(serial)s::bigint, %(counter)s::bigint,"
+    " %(kind)s::varchar, %(card_id)s::bigint, %(terminal_id)s::bigint, %(actor_label)s::varchar,"
+    " %(scene)s::varchar, %(generated_at)s::timestamptz, %(used_at)s::timestamptz FROM locked"
+    " ON CONFLICT (serial, counter) DO NOTHING RETURNING id) "
+    "SELECT (SELECT count(*) FROM nonce), (SELECT count(*) FROM claimed), locked.id,"
+    " locked.state, locked.city_code, locked.birth_date, locked.disability_level,"
+    " nextval(pg_get_serial_sequence('transit_tap', 'id')),"
+    " nextval(pg_get_serial_sequence('transit_trip', 'id'))"
+    " FROM (SELECT 1) AS one LEFT JOIN locked ON true"
+)
+_PG_REPRICEABLE: Final = "(incomplete IS NOT NULL AND payment_status IN ('pending', 'unpriced'))"
+_PG_SETTLED: Final = (
+    "card_id = %(card)s::bigint AND service_date >= %(since)s::date AND status <> 'open'"
+    f" AND priced_at IS NOT NULL AND NOT {_PG_REPRICEABLE}"
+)
+_PG_LIVE: Final = (
+    "SELECT coalesce(json_agg(t ORDER BY t.started_at, t.id), '[]') FROM transit_trip AS t"
+    " WHERE card_id = %(card)s::bigint AND (status = 'open'"
+    f" OR ({_PG_REPRICEABLE} AND service_date >= %(since)s::date))"
+)
+_PG_TOTALS: Final = (
+    "SELECT coalesce(json_agg(json_build_array(card_id, service_date, city_code, mode, charged,"
+    " paid)), '[]') FROM (SELECT card_id, service_date, city_code, mode,"
+    " sum(charged_fen) AS charged, count(*) FILTER (WHERE charged_fen > 0) AS paid"
+    f" FROM transit_trip WHERE {_PG_SETTLED} GROUP BY card_id, service_date, city_code, mode)"
+    " AS totals"
+)
+
+
+def _pg_origins(bounded: bool) -> str:
+    after = "ended_at >= %(first)s::timestamptz"
+    return (
+        f"SELECT coalesce(json_agg(json_build_array({', '.join(_LEDGER_COLUMNS)}) ORDER BY id),"
+        f" '[]') FROM (SELECT {', '.join(_LEDGER_COLUMNS)}, {after} AS after,"
+        f" row_number() OVER (PARTITION BY {after} ORDER BY ended_at DESC, id DESC) AS rank"
+        f" FROM transit_trip WHERE {_PG_SETTLED} AND ended_at IS NOT NULL"
+        + (" AND ended_at >= %(oldest)s::timestamptz" if bounded else "")
+        + ") AS recent WHERE after OR rank = 1"
+    )
+
+
+# The card's history in one statement and one row: three JSON arrays (see _Trips.load).
+_PG_LOAD: Final = {
+    bounded: f"SELECT ({_PG_LIVE}), ({_PG_TOTALS}), ({_pg_origins(bounded)})"
+    for bounded in (True, False)
+}
+_PG_INSERT: Final = (
+    "WITH tap AS (INSERT INTO transit_tap SELECT r.* FROM"
+    " jsonb_populate_record(NULL::transit_tap, %(tap)s::jsonb) AS r)"
+    " INSERT INTO transit_trip SELECT r.* FROM"
+    " jsonb_populate_recordset(NULL::transit_trip, %(trips)s::jsonb) AS r"
+)
+_PG_UPDATE_TRIP: Final = (
+    f"UPDATE transit_trip SET ({', '.join(c for c in TRIP_COLUMNS if c != 'id')}) ="
+    f" (SELECT {', '.join('r.' + c for c in TRIP_COLUMNS if c != 'id')}"
+    " FROM jsonb_populate_record(NULL::transit_trip, %(row)s::jsonb) AS r)"
+    " WHERE id = %(id)s::bigint"
+)
+_TRIP_MOMENTS: Final = frozenset(
+    c.name for c in Trip.__table__.columns if isinstance(c.type, UTCDateTime)
+)
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A timestamptz from PostgreSQL's JSON (ISO 8601 with an offset), in UTC."""
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=_json_value, separators=(",", ":"))
+
+
+def _driver_connection(session: Session) -> Any:
+    """The psycopg connection under the session's (begun) transaction."""
+    return session.connection().connection.driver_connection
+
+
+@dataclass(slots=True)
+class _Claimed:
+    nonce_ok: bool
+    claimed: bool
+    holders: dict[int, _Holder]
+    tap_id: int
+    trip_id: int
+    live: list[dict[str, Any]]
+    totals: list[tuple]
+    origins: list[tuple]
+
+
+def _pg_claim_and_load(
+    session: Session,
+    *,
+    nonce: str,
+    use: dict[str, Any],
+    since: date,
+    first: datetime,
+    table: FareTable,
+) -> _Claimed:
+    """The first two statements of an online tap on PostgreSQL (see above). In READ COMMITTED
+    the second takes its snapshot after the first holds the card lock, so the history it reads
+    includes every trip committed by a transaction that held the lock before."""
+    raw = _driver_connection(session)
+    window = _transfer_window(table)
+    oldest = first - window if window is not None else None
+    load = {"card": use["card_id"], "since": since, "first": first, "oldest": oldest}
+    head, history = raw.cursor(), raw.cursor()
+    head.execute(_PG_CLAIM, {**use, "nonce": nonce}, prepare=True)
+    history.execute(_PG_LOAD[oldest is not None], load, prepare=True)
+    nonce_ok, claimed, card_id, state, city, birth, disability, tap_id, trip_id = head.fetchone()
+    holders = {}
+    if card_id is not None:
+        holders[card_id] = _Holder(card_id, state, city, birth, disability)
+    live, totals, origins = history.fetchone()  # psycopg parses json into lists
+    for row in live:
+        for name in _TRIP_MOMENTS:
+            row[name] = _moment(row[name])
+        row["service_date"] = _day(row["service_date"])
+    totals = [(card, _day(day), *rest) for card, day, *rest in totals]
+    origins = [
+        (card, key, network, mode, city_code, _day(day), _moment(ended_at), *rest)
+        for card, key, network, mode, city_code, day, ended_at, *rest in origins
+    ]
+    return _Claimed(bool(nonce_ok), bool(claimed), holders, tap_id, trip_id, live, totals, origins)
+
+
+def _pg_write_and_commit(session: Session, tap: dict[str, Any], trips: _Trips) -> None:
+    """The last statements of an online tap on PostgreSQL: the tap and its new trips in one
+    statement, changed trips, COMMIT (on the driver connection; the caller then ends the
+    session's transaction, which sends nothing more)."""
+    raw = _driver_connection(session)
+    cursor = raw.cursor()
+    params = {
+        "tap": _json({c: tap[c] for c in TAP_COLUMNS}),
+        "trips": _json([_only(t, TRIP_COLUMNS) for t in trips.new]),
+    }
+    cursor.execute(_PG_INSERT, params, prepare=True)
+    for trip_id, trip in trips.changed.items():
+        params = {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))}
+        cursor.execute(_PG_UPDATE_TRIP, params, prepare=True)
+    raw.commit()
+    trips.new.clear()
+    trips.changed.clear()
+
+
 # --- pseudonyms and the verifiers -----------------------------------------------------------------
 
 _PSEUDONYM_CARD: dict[bytes, int] = {}  # a pseudonym never moves to another card
@@ -1435,10 +1621,23 @@ def _card_cap_fen() -> int:
 
 
 def record_tap(
-    session: Session, terminal: Terminal, tap: TapIn, now: datetime, *, clock_skew_s: int = 300
+    session: Session,
+    terminal: Terminal,
+    tap: TapIn,
+    now: datetime,
+    *,
+    clock_skew_s: int = 300,
+    nonce: str | None = None,
 ) -> TapOutcome:
     """Decide an online tap and record it with its trip, in one transaction (committed here);
-    a refusal raises ``DomainError`` and writes nothing."""
+    a refusal raises ``DomainError`` and writes nothing. ``nonce``: the signed request's nonce,
+    recorded here (``terminal.nonce_reused`` when it was used before); on PostgreSQL a QR tap
+    records it in the same statement as the card lock and the credential use."""
+    fast = nonce is not None and tap.medium == "qr" and _dialect(session) == "postgresql"
+    if nonce is not None and not fast:
+        from server.terminals.service import claim_nonce
+
+        claim_nonce(session, terminal.id, nonce, now)
     placement = _placement(session, terminal)
     tapped_at = tap.tapped_at or now
     problem = _static_checks(
@@ -1476,7 +1675,21 @@ def record_tap(
             accepted.serial, accepted.counter, accepted.kind, card_id, terminal, generated, now
         )
         # The use is inserted with the lock (one round trip); a refusal below rolls it back.
-        holders, claimed = _lock_and_claim(session, card_id, use)
+        if fast:
+            day = local_date(tapped_at)
+            claim = _pg_claim_and_load(
+                session,
+                nonce=nonce,  # type: ignore[arg-type]
+                use=use,
+                since=min(_month_start(day), day - timedelta(days=1)),
+                first=tapped_at,
+                table=table,
+            )
+            if not claim.nonce_ok:
+                raise DomainError("terminal.nonce_reused")
+            holders, claimed = claim.holders, claim.claimed
+        else:
+            holders, claimed = _lock_and_claim(session, card_id, use)
         if tap.kind == "taxi" and (tap.amount_fen or 0) > accepted.per_use_cap_fen:
             raise DomainError("transit.amount_over_cap", per_use_cap_fen=accepted.per_use_cap_fen)
         if not claimed:
@@ -1504,10 +1717,13 @@ def record_tap(
         serial, counter = None, answer.counter
 
     trips = _Trips(table, holders, now, reentry=reentry_window())
-    day = local_date(tapped_at)
-    trips.load(session, min(_month_start(day), day - timedelta(days=1)), tapped_at)
+    if fast:
+        trips.absorb(claim.live, claim.totals, claim.origins)
+    else:
+        day = local_date(tapped_at)
+        trips.load(session, min(_month_start(day), day - timedelta(days=1)), tapped_at)
     row = {
-        "id": _UNASSIGNED,  # the tap's id comes with its trip's, in one statement, below
+        "id": claim.tap_id if fast else _UNASSIGNED,  # else allocated with its trip's, below
         "terminal_id": terminal.id,
         "local_seq": None,
         "batch_id": None,
@@ -1529,6 +1745,17 @@ def record_tap(
         trip = trips.apply(row, network, row["amount_fen"])
     except _Refuse as exc:
         raise DomainError(exc.code) from None
+    if fast:
+        trip_ids = [claim.trip_id]
+        if len(trips.new) > 1:  # not seen so far: one tap opens or closes one trip
+            trip_ids += _allocate_ids(session, "transit_trip", len(trips.new) - 1)
+        for new_trip, trip_id in zip(trips.new, trip_ids, strict=False):
+            new_trip["id"] = trip_id
+        _fill_tap_id(trips, claim.tap_id)
+        row["trip_id"] = trip["id"]
+        _pg_write_and_commit(session, row, trips)
+        session.commit()  # the driver committed: this ends the session's transaction
+        return TapOutcome(tap_id=claim.tap_id, trip=trip)
     if _dialect(session) == "postgresql" and len(trips.new) <= 1:
         # One statement allocates the ids and inserts the tap and its new trip (if any).
         _insert_online_tap(session, row, trip, new=bool(trips.new))
