@@ -11,7 +11,7 @@ PORT        ?= 5000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench lint format migrate clean
+.PHONY: help install run test bench lint format migrate clean kiosk kiosk-screenshots
 
 help:
 	@echo "make install   create $(VENV) and install the project (editable) with dev + postgres extras"
@@ -21,13 +21,15 @@ help:
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make format    ruff check --fix + ruff format"
 	@echo "make migrate   upgrade the local database (DATABASE_URL, or instance/onecard.db)"
+	@echo "make kiosk     start the local server (port $(PORT)) and the kiosk app with the demo cards"
+	@echo "make kiosk-screenshots  write a PNG of every kiosk screen and state to docs/kiosk/"
 	@echo "make clean     remove caches and build artefacts (keeps $(VENV) and instance/)"
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev,postgres]'
+	$(PY) -m pip install --quiet -e '.[dev,postgres,kiosk]'
 	touch $@
 
 run: install
@@ -57,6 +59,21 @@ format: install
 
 migrate: install
 	$(FLASK) db upgrade
+
+# The kiosk against a local server: the server runs in the background and stops when the kiosk
+# window closes. Staff passwords and TOTP secrets are printed once by `flask seed demo`.
+KIOSK_DIR ?= instance/kiosk
+
+kiosk: install
+	$(FLASK) db upgrade
+	$(FLASK) seed demo --if-empty
+	@$(FLASK) run --host 127.0.0.1 --port $(PORT) & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
+	$(PY) -m kiosk_app --server http://127.0.0.1:$(PORT) --config $(KIOSK_DIR)/terminal.json \
+		--demo-cards $(KIOSK_DIR)/demo_cards.json $(KIOSK_ARGS)
+
+kiosk-screenshots: install
+	SDL_VIDEODRIVER=offscreen $(PY) -m tools.kiosk_screenshots --out docs/kiosk
 
 # Never removes instance/: it holds the local database and the generated keys.
 clean:

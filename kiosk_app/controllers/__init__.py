@@ -1,0 +1,1 @@
+"""Plain-Python controllers (no Kivy): one per screen flow, unit-tested without a window."""
