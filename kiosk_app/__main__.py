@@ -23,6 +23,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fullscreen", action="store_true")
     parser.add_argument("--read-aloud", action="store_true", help="start with read-aloud on")
     parser.add_argument(
+        "--onscreen-keyboard",
+        action="store_true",
+        help="dock Kivy's on-screen keyboard for staff fields (a touch screen without a keyboard;"
+        " Chinese names still need the system input method)",
+    )
+    parser.add_argument(
         "--exit-when-drawn", action="store_true", help=argparse.SUPPRESS
     )  # bench/kiosk.py: print a line when Home is first drawn, then quit
     return parser.parse_args(argv)
@@ -41,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kiosk_app import kivy_setup
 
     try:
-        kivy_setup.prepare(portrait=args.portrait, fullscreen=args.fullscreen)
+        kivy_setup.prepare(
+            portrait=args.portrait,
+            fullscreen=args.fullscreen,
+            onscreen_keyboard=args.onscreen_keyboard,
+        )
     except FontMissing as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ def prepare(
     kivy_home: str | os.PathLike[str] | None = None,
     offscreen: bool = False,
     size: tuple[int, int] | None = None,
+    onscreen_keyboard: bool = False,
 ) -> str:
     """Set Kivy's environment and configuration; register the CJK font. Returns the font path.
 
@@ -40,6 +41,9 @@ def prepare(
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
     Config.set("graphics", "resizable", "0" if fullscreen else "1")
     Config.set("kivy", "exit_on_escape", "0")
+    # Staff fields (password, TOTP, ID number) take a hardware keyboard and the system input
+    # method; a touch-only kiosk docks Kivy's on-screen keyboard instead.
+    Config.set("kivy", "keyboard_mode", "dock" if onscreen_keyboard else "system")
     Config.set("kivy", "log_level", os.environ.get("KIOSK_LOG_LEVEL", "warning"))
     # One finger, one tap: no right-click "multitouch" dots on a mouse.
     Config.set("input", "mouse", "mouse,disable_multitouch")

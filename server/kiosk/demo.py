@@ -1,7 +1,7 @@
 """The demo kiosk for ``flask seed demo``: a kiosk terminal at the Guangdong Museum's main entrance,
 the museum and library entrances, and the kiosk's files (written only when seeding):
 
-- ``terminal.json``: server URL, terminal code and HMAC secret, entrance, city;
+- ``terminal.json``: server URL, terminal code and HMAC secret, entrance (code and names), city;
 - ``demo_cards.json``: every demo card with a serial, with its diversified chip key (so the
   kiosk's emulated reader can answer challenges as the real card would), and five blank cards
   (K00000001…K00000005) for on-site issuance.
@@ -128,6 +128,8 @@ def seed_kiosk_demo(session: Session, admin: Actor, now: datetime) -> dict:
             "terminal_id": terminal.code,
             "secret": secret,
             "entrance": ENTRANCES[0][0],
+            "entrance_name_zh": ENTRANCES[0][2],
+            "entrance_name_en": ENTRANCES[0][3],
             "city": KIOSK_CITY,
         },
     )

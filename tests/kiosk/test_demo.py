@@ -32,6 +32,7 @@ def test_seeding_writes_the_kiosk_files_privately(app, runner, kiosk_dir):
     config = json.loads(terminal_file.read_text())
     assert config["terminal_id"] == "GZ-KIOSK-01"
     assert config["entrance"] == "GDMUSEUM-MAIN" and config["city"] == "440100"
+    assert config["entrance_name_zh"] == "广东省博物馆 主入口"  # the kiosk shows where it stands
     assert config["secret"]
 
     cards = json.loads(cards_file.read_text())
