@@ -214,6 +214,16 @@ class KioskApi:
     def help_status(self, help_id: int) -> dict[str, Any]:
         return self._terminal("GET", f"/help-requests/{int(help_id)}")
 
+    def cancel_help(self, help_id: int) -> dict[str, Any]:
+        """Take back a call for staff nobody has claimed yet. Idempotent on the server (a second
+        cancel answers the cancelled request), so a lost answer is asked once more (each try
+        signed afresh); ``help.already_claimed`` once staff took it."""
+        path = f"/help-requests/{int(help_id)}/cancel"
+        try:
+            return self._terminal("POST", path, {})
+        except ServerUnreachable:
+            return self._terminal("POST", path, {})
+
     # --- staff -----------------------------------------------------------------------------
 
     @property

@@ -181,6 +181,9 @@ class KioskApp(App):
     def on_text_size(self, *_args: Any) -> None:
         self._apply_sizes()
 
+    def on_portrait(self, *_args: Any) -> None:
+        self._apply_sizes()
+
     def on_lang(self, *_args: Any) -> None:
         self.title = texts.tr("app.title", self.lang)
         self.api.lang = self.lang
@@ -191,7 +194,8 @@ class KioskApp(App):
         for role, value in sizes.items():
             setattr(self, f"fs_{role}", sp(value))
         self.button_h = dp(theme.BUTTON_DP[self.text_size])
-        self.key_h = dp(theme.KEY_DP[self.text_size])
+        keys = theme.KEY_DP_PORTRAIT if self.portrait else theme.KEY_DP
+        self.key_h = dp(keys[self.text_size])
 
     def tr(self, key: str, _lang: str | None = None, **values: Any) -> str:
         """``app.tr('home.tap', app.lang)`` in kv: passing ``app.lang`` makes kv re-bind."""
@@ -361,4 +365,6 @@ class KioskApp(App):
             overlay.parent.remove_widget(overlay)
 
     def _idle_timeout(self) -> None:
+        # Everything personal is forgotten. An open, unclaimed help request is NOT cancelled:
+        # the person may have stepped away, and staff may still come (HelpController.clear).
         self.go_home()

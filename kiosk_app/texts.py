@@ -7,9 +7,13 @@ do next — never the code itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from kiosk_app.controllers.times import format_moment
+
 LANGS = ("zh", "en")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 TEXTS: dict[str, tuple[str, str]] = {
     # --- common ------------------------------------------------------------------------------
@@ -96,6 +100,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "help.claimed_anon": ("工作人员正在过来。", "A member of staff is on the way."),
     "help.resolved": ("工作人员已处理完毕，谢谢！", "Staff have finished. Thank you!"),
     "help.cancelled": ("这次呼叫已取消。", "This call was cancelled."),
+    "help.cancel": ("不需要了", "No longer needed"),
+    "help.cancelled_say": (
+        "已取消呼叫。需要帮助时，可以再点“呼叫”。",
+        "The call is cancelled. If you need help later, touch “Call” again.",
+    ),
+    "help.cancel_refused": (
+        "工作人员已经在过来了，请稍等；可以当面告诉他们不需要了。",
+        "A member of staff is already on the way. Please wait and tell them you are fine.",
+    ),
     "help.counter": (
         "也可以直接到服务柜台找工作人员。",
         "You can also go to the service counter.",
@@ -182,6 +195,9 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The door-to-door list is not available here yet; please use the back-office system.",
     ),
     "staff.doorstep.item": ("{ref}  {who}  {state}", "{ref}  {who}  {state}"),
+    "staff.doorstep.age": ("{age}岁", "aged {age}"),
+    "staff.doorstep.visit": ("预约上门 {window}", "Visit {window}"),
+    "staff.doorstep.staff": ("负责：{name}", "Staff: {name}"),
     # --- demo panel ---------------------------------------------------------------------------
     "demo.heading": ("演示读卡器", "Demo card reader"),
     "demo.place": ("放上", "Place"),
@@ -411,6 +427,18 @@ CODE_TEXTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("此人已登记死亡，不能办卡。", "This person is recorded as deceased."),
         ("请核对证件号码。", "Please check the ID number."),
     ),
+    "help.already_claimed": (
+        ("工作人员已经在过来了。", "A member of staff is already on the way."),
+        ("请在这里稍等。", "Please wait here."),
+    ),
+    "help.closed": (
+        ("这次呼叫已经处理完了。", "This call has already been dealt with."),
+        ("还需要帮助，请再呼叫一次。", "If you still need help, please call again."),
+    ),
+    "help.not_found": (
+        ("找不到这次呼叫。", "This call could not be found."),
+        ("请再呼叫一次，或到服务柜台。", "Please call again or go to the service counter."),
+    ),
     "request.rate_limited": (
         ("操作太频繁了。", "Too many attempts."),
         ("请稍等一分钟再试。", "Please wait a minute and try again."),
@@ -479,6 +507,16 @@ PIN_PROBLEM_TEXTS: dict[str, tuple[str, str]] = {
 
 STATE_NAMES = {state: texts[0] for state, texts in STATE_TEXTS.items()}
 
+# Door-to-door request statuses (the server's ``status``; its ``status_name`` holds both
+# languages in one string, so the kiosk names them itself).
+DOORSTEP_STATUS_TEXTS: dict[str, tuple[str, str]] = {
+    "requested": ("待派单", "Requested"),
+    "assigned": ("待上门", "Assigned"),
+    "visited": ("已上门，待确认卡片", "Visited, card to confirm"),
+    "completed": ("已完成", "Completed"),
+    "cancelled": ("已取消", "Cancelled"),
+}
+
 
 def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
@@ -502,6 +540,16 @@ def state_name(state: str, lang: str) -> str:
     return _pick(pair[0], lang) if pair else state
 
 
+def doorstep_status(status: str, status_name: str, lang: str) -> str:
+    """A door-to-door status in one language. An unknown status falls back to the server's
+    ``"待上门 Assigned"`` form, split at its first space (Chinese part, English part)."""
+    pair = DOORSTEP_STATUS_TEXTS.get(status)
+    if pair is not None:
+        return _pick(pair, lang)
+    zh, _, en = (status_name or status).partition(" ")
+    return (en or zh) if lang == "en" else zh
+
+
 def explain(code: str, extra: dict[str, Any] | None, lang: str = "zh") -> tuple[str, str]:
     """(what happened, what to do) in plain words for a server or kiosk code."""
     extra = dict(extra or {})
@@ -520,13 +568,27 @@ def explain(code: str, extra: dict[str, Any] | None, lang: str = "zh") -> tuple[
         problems = problems or ["sequence", "repeated"]
         sep = "；" if lang == "zh" else "; "
         extra["problems_text"] = sep.join(_pick(PIN_PROBLEM_TEXTS[p], lang) for p in problems)
-    if code == "entry.closed":
-        opens = extra.get("opens_at")
+    if code == "entry.closed" and extra.get("entrance_status") not in (None, "", "open"):
+        # staff closed this entrance for now (works, repairs…), with their reason when given
+        why = str(extra.get("reason") or "").strip().rstrip("。.！!；; ")
+        if lang == "en" and _CJK.search(why):
+            why = ""  # staff wrote it in Chinese: the English screen keeps to plain English
+        if why:
+            reason_pair = ("这个入口暂时关闭了：{why}。", "This entrance is closed for now: {why}.")
+        else:
+            reason_pair = ("这个入口暂时关闭了。", "This entrance is closed for now.")
+        extra["why"] = why
+        action_pair = (
+            "请从其他入口进入，或呼叫工作人员。",
+            "Please use another entrance, or call staff.",
+        )
+    elif code == "entry.closed":
+        opens = format_moment(extra.get("opens_at"), lang)  # Shanghai time, in words
         if opens:
             extra["opens_text"] = _pick(
                 (
                     f"开放时间：{opens} 起，欢迎到时再来。",
-                    f"It opens at {opens}. Welcome back then.",
+                    f"It opens on {opens}. Welcome back then.",
                 ),
                 lang,
             )

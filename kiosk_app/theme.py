@@ -41,6 +41,8 @@ FONT_SP: Final = {
 # Touch target heights in dp (both sizes keep ≥ MIN_TOUCH_DP; 特大 grows with the text).
 BUTTON_DP: Final = {"large": 96, "xlarge": 120}
 KEY_DP: Final = {"large": 110, "xlarge": 130}
+# A portrait screen has height to spare: bigger keys, easier to hit.
+KEY_DP_PORTRAIT: Final = {"large": 130, "xlarge": 150}
 
 # Colours (sRGB hex). Text colours and the backgrounds they are drawn on.
 COLOURS: Final = {

@@ -5,7 +5,10 @@
 Drives the real kiosk app offscreen (``SDL_VIDEODRIVER=offscreen``) against a throw-away local
 server: a temporary instance directory with its own keys and an SQLite database built from the
 models, seeded with the demo data set (``flask seed demo``), served by werkzeug in a thread.
-Files are named ``<state>_<lang>_<size>.png`` (``home_zh_large.png``).
+Files are named ``<state>_<lang>_<size>.png`` (``home_zh_large.png``); the main states are also
+shot on a portrait screen (1080×1920, the app's portrait layout) in Chinese at both sizes, named
+``<state>_zh_<size>_portrait.png``. Only PNGs and ``index.json`` are written: other files in the
+directory (``card-apdus.md``) are left alone.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 COMBOS = [(lang, size) for size in ("large", "xlarge") for lang in ("zh", "en")]
+LANDSCAPE = (1920, 1080)
+PORTRAIT = (1080, 1920)
+PORTRAIT_SIZES = ("large", "xlarge")
 
 
 def save_opaque(widget: Any, path: Path) -> None:
@@ -129,14 +135,14 @@ class Shooter:
         from kivy.core.window import Window
 
         from kiosk_app.api_client import KioskApi
-        from kiosk_app.app import KioskApp
         from kiosk_app.config import load_config
-        from kiosk_app.devices import DemoCardStore, EmulatedCard, EmulatedReader, SilentSpeaker
+        from kiosk_app.devices import DemoCardStore, EmulatedCard, EmulatedReader
 
         self.demo = demo
         self.out = out
         self.only = only
         self.written: list[str] = []
+        self.suffix = ""  # "_portrait" for the portrait pass
         self.EmulatedCard = EmulatedCard
         config = load_config(demo.kiosk_dir / "terminal.json", demo.url)
         config = type(config)(
@@ -153,17 +159,34 @@ class Shooter:
         )
         self.api = KioskApi(config.server, config.terminal_id, config.secret)
         self.clock = [1000.0]
+        Window.size = LANDSCAPE
+        self.open_app(portrait=False)
+
+    def open_app(self, portrait: bool) -> None:
+        from kivy.core.window import Window
+
+        from kiosk_app.app import KioskApp
+        from kiosk_app.devices import SilentSpeaker
+
         self.app = KioskApp(
-            config,
+            self.config,
             self.api,
             self.reader,
             speaker=SilentSpeaker(),
             now=lambda: self.clock[0],
+            portrait=portrait,
         )
         self.root = self.app.build()
         Window.add_widget(self.root)
         self.app.start_clocks()
         self.frames(3)
+
+    def close_app(self) -> None:
+        from kivy.core.window import Window
+
+        self.app.dispatch("on_stop")  # clocks off, staff signed out
+        Window.remove_widget(self.root)
+        self.frames(1)
 
     # --- driving ------------------------------------------------------------------------------
 
@@ -178,7 +201,15 @@ class Shooter:
         while self.app.runner.pending and time.monotonic() < deadline:
             self.frames(1)
             time.sleep(0.005)
-        self.frames(3)
+        self.frames(2)
+        # then until the layout rests (a wrapped text grows its label, which moves the next…)
+        before = None
+        for _ in range(20):
+            now = [(id(w), tuple(w.pos), tuple(w.size)) for w in self.root.walk()]
+            if now == before:
+                break
+            before = now
+            self.frames(1)
 
     def place(self, serial: str, key: bytes | None = None) -> None:
         self.reader.remove()
@@ -192,7 +223,7 @@ class Shooter:
         if self.only and state not in self.only:
             return
         self.settle()
-        name = f"{state}_{self.app.lang}_{self.app.text_size}.png"
+        name = f"{state}_{self.app.lang}_{self.app.text_size}{self.suffix}.png"
         save_opaque(self.root, self.out / name)
         self.written.append(name)
 
@@ -274,14 +305,18 @@ class Shooter:
         for key in keys:
             controller.press(key)
 
-    def staff_sign_in(self) -> None:
+    def staff_sign_in(self, again: bool = False) -> None:
         import pyotp
 
         account = self.demo.staff("gz.branch")
         self.app.go_home()
         self.app.choose("staff")
         staff = self.app.controllers["staff"]
-        staff.sign_in("gz.branch", account["password"], pyotp.TOTP(account["totp_secret"]).now())
+        totp = pyotp.TOTP(account["totp_secret"])
+        # a used code is refused: signing in again takes the next 30-second code (within the
+        # server's one-step drift window)
+        code = totp.at(time.time() + totp.interval) if again else totp.now()
+        staff.sign_in("gz.branch", account["password"], code)
         self.settle()
         if not staff.signed_in:
             raise SystemExit(f"staff sign-in failed: {staff.notice}")
@@ -341,6 +376,63 @@ class Shooter:
         self.settle()
         self.shot("staff_doorstep")
 
+    def portrait_states(self, n: int) -> None:
+        """The cardholder's main states on a portrait screen: home, entry allowed and denied,
+        activation (identity, PIN), the call-staff ticket."""
+        app = self.app
+        app.go_home()
+        self.shot("home")
+        app.choose("tap")
+        self.place(self.story_serial("active"))
+        self.shot("entry_allowed")
+        self.place(self.story_serial("sealed"))
+        self.shot("entry_denied_sealed")
+
+        serial, id_number = self.demo.issued_card(n)
+        self.reader.remove()
+        app.go_home()
+        app.choose("activate")
+        self.place(serial, self.demo.card_key(serial))
+        activation = app.controllers["activation"]
+        self.press(activation, id_number[-6:-2])
+        self.shot("activation_identity")
+        self.press(activation, id_number[-2:])
+        activation.confirm()
+        self.settle()
+        self.press(activation, "2580")
+        self.shot("activation_pin")
+
+        self.reader.remove()
+        app.go_home()
+        app.choose("help")
+        app.controllers["help"].call()
+        self.shot("call_staff_ticket")
+        app.go_home()
+
+    def portrait(self) -> None:
+        from kivy.core.window import Window
+
+        self.close_app()
+        Window.size = PORTRAIT
+        self.open_app(portrait=True)
+        self.suffix = "_portrait"
+        # the staff menu first, at both sizes: Home ends a staff session (and a second sign-in
+        # needs a fresh one-time code)
+        self.app.lang = "zh"
+        self.staff_sign_in(again=True)
+        for size in PORTRAIT_SIZES:
+            self.app.text_size = size
+            self.app.controllers["staff"].menu()
+            self.app.show("staff_menu")
+            self.shot("staff_menu")
+        for n, size in enumerate(PORTRAIT_SIZES, start=len(COMBOS) + 1):
+            self.app.text_size = size
+            self.portrait_states(n)
+        self.suffix = ""
+        self.close_app()
+        Window.size = LANDSCAPE
+        self.open_app(portrait=False)
+
     def demo_panel(self) -> None:
         """The demo side panel beside Home (what `make kiosk` shows)."""
         from kivy.core.window import Window
@@ -368,6 +460,7 @@ class Shooter:
         for n, (lang, size) in enumerate(COMBOS, start=1):
             self.app.lang, self.app.text_size = lang, size
             self.staff_states(n)
+        self.portrait()
         self.app.lang, self.app.text_size = "zh", "large"
         self.demo_panel()
 
@@ -388,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         shooter = Shooter(demo, out, only)
         shooter.run()
         index = out / "index.json"
-        index.write_text(json.dumps(sorted(shooter.written), indent=1) + "\n")
+        names = set(shooter.written)
+        if only and index.is_file():  # a partial run keeps the other shots listed
+            names |= {n for n in json.loads(index.read_text()) if (out / n).is_file()}
+        index.write_text(json.dumps(sorted(names), indent=1) + "\n")
         print(f"{len(shooter.written)} screenshots in {out}", file=sys.stderr)
     finally:
         if demo is not None:

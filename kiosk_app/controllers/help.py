@@ -1,4 +1,5 @@
-"""Call staff: raise a help request, show its ticket, follow its status."""
+"""Call staff: raise a help request, show its ticket, follow its status; take it back ("no longer
+needed") while nobody has claimed it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class HelpController(Controller):
         self.ticket = ""
         self.status = ""
         self.claimed_by = ""
+        self.cancelling = False
+        self.cancel_refused = False  # "no longer needed" came after staff had claimed it
 
     def start(self, topic: str = "other") -> None:
         self._reset()
@@ -29,6 +32,9 @@ class HelpController(Controller):
         self.changed()
 
     def clear(self) -> None:
+        # Home or the idle timeout forget the ticket on screen, but an open, unclaimed request
+        # stays open on the server: the person may simply have stepped away, and staff may
+        # still come to this kiosk. Only "no longer needed" (cancel) takes it back.
         self._reset()
         super().clear()
 
@@ -42,6 +48,39 @@ class HelpController(Controller):
         self.help_id = body["id"]
         self.ticket = body.get("ticket", "")
         self.status = body.get("status", "open")
+        self.cancel_refused = False
+
+    @property
+    def can_cancel(self) -> bool:
+        """A raised request nobody has claimed yet can be taken back (a status poll being out
+        does not grey the button: the cancel waits its turn on the runner)."""
+        return self.help_id is not None and self.status == "open" and not self.cancelling
+
+    def cancel(self) -> None:
+        """The "no longer needed" button: cancel the open request (idempotent on the server)."""
+        if not self.can_cancel:
+            return
+        help_id = self.help_id
+        self.cancelling = True
+        self.run(lambda: self.api.cancel_help(help_id), self._cancelled, self._cancel_failed)
+
+    def _cancelled(self, body: dict[str, Any]) -> None:
+        # The ticket is gone; the screen offers "Call" again should the person need it.
+        self.help_id = None
+        self.ticket = ""
+        self.claimed_by = ""
+        self.cancelling = False
+        self.status = (body or {}).get("status", "cancelled")
+
+    def _cancel_failed(self, notice: Notice) -> None:
+        self.cancelling = False
+        if notice.code == "help.already_claimed":
+            self.status = "claimed"  # staff are on the way; the next poll brings the name
+            self.cancel_refused = True
+        elif notice.code == "help.closed":
+            self.status = "resolved"
+        else:
+            self.notice = notice
 
     def poll(self) -> None:
         """Ask how the request stands (the screen calls this every few seconds)."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kiosk_app import texts
 from kiosk_app.controllers.base import Controller, Notice, Runner
 from kiosk_app.controllers.card import CardError, CardSession, DeviceError
+from kiosk_app.controllers.times import format_window
 
 SIGNED_OUT = "signed_out"
 MENU = "menu"
@@ -19,6 +21,7 @@ PIN = "pin"
 PIN_CONFIRM = "pin_confirm"
 DONE = "done"
 
+NBSP = "\u00a0"
 USABLE_STATES = frozenset({"produced", "issued", "active", "suspended"})
 LOST_STATES = frozenset({"active", "suspended"})
 
@@ -315,3 +318,25 @@ class StaffController(Controller):
             self.doorstep_items = []
         else:
             self.notice = notice
+
+    def doorstep_lines(self, lang: str) -> list[str]:
+        return [doorstep_line(item, lang) for item in self.doorstep_items]
+
+
+def doorstep_line(item: dict[str, Any], lang: str) -> str:
+    """One request in one language: masked name, age, district, status, the planned visit
+    window in Shanghai time (``11月30日 09:30–11:30`` / ``30 Nov 09:30–11:30``), the staff
+    member."""
+    age = item.get("age")
+    window = format_window(item.get("planned_from"), item.get("planned_to"), lang)
+    staff = str(item.get("assigned_to_name") or "")
+    parts = [
+        str(item.get("name_masked") or item.get("id") or ""),
+        texts.tr("staff.doorstep.age", lang, age=age) if age is not None else "",
+        str(item.get("district") or ""),
+        texts.doorstep_status(str(item.get("status") or ""), item.get("status_name") or "", lang),
+        texts.tr("staff.doorstep.visit", lang, window=window) if window else "",
+        texts.tr("staff.doorstep.staff", lang, name=staff) if staff else "",
+    ]
+    # no-break spaces inside each part: a narrow screen wraps between the parts, never inside
+    return "  ".join(p.replace(" ", NBSP) for p in parts if p)

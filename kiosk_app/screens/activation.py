@@ -7,7 +7,7 @@ from typing import ClassVar
 from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk_app.controllers import activation as act
-from kiosk_app.screens.base import KioskScreen, Step
+from kiosk_app.screens.base import KeypadStep, KioskScreen, Step
 from kiosk_app.texts import offers_staff
 
 
@@ -15,7 +15,7 @@ class ActivationTap(Step):
     pass
 
 
-class ActivationKeypad(Step):
+class ActivationKeypad(KeypadStep):
     pass
 
 

@@ -1,4 +1,5 @@
-"""Call staff: one big button raises a help request; then the ticket number, big, and its status."""
+"""Call staff: one big button raises a help request; then the ticket number, big, its status, and
+"no longer needed" while nobody has claimed it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class CallStaffScreen(KioskScreen):
     reason = StringProperty("")
     todo = StringProperty("")
     can_call = BooleanProperty(True)
+    can_cancel = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -41,6 +43,7 @@ class CallStaffScreen(KioskScreen):
         self.ticket = c.ticket
         self.reason, self.todo = app.explain(c.notice)
         self.can_call = not c.ticket and not c.busy
+        self.can_cancel = c.can_cancel
         if c.status == "claimed":
             self.status_text = (
                 app.tr("help.claimed", name=c.claimed_by)
@@ -51,11 +54,15 @@ class CallStaffScreen(KioskScreen):
             self.status_text = app.tr(f"help.{c.status}")
         else:
             self.status_text = ""
-        if c.ticket:
+        if c.cancel_refused:
+            self.say = app.tr("help.cancel_refused")
+        elif c.ticket:  # before "busy": the status polls must not make the sentence flicker
             self.say = app.tr("help.wait")
         elif c.busy:
             self.say = app.tr("common.working")
         elif c.notice is not None:
             self.say = self.todo
+        elif c.status == "cancelled":
+            self.say = app.tr("help.cancelled_say")
         else:
             self.say = app.tr("help.ask")

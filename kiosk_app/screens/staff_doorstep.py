@@ -4,28 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.factory import Factory
+from kivy.properties import BooleanProperty, ListProperty, StringProperty
 
 from kiosk_app.screens.base import KioskScreen
 
 
-def item_line(item: dict[str, Any], lang: str) -> str:
-    age = item.get("age")
-    age_text = (f"{age}岁" if lang != "en" else f"aged {age}") if age is not None else ""
-    planned = item.get("planned_from") or ""
-    parts = [
-        str(item.get("name_masked") or item.get("id") or ""),
-        age_text,
-        str(item.get("district") or ""),
-        str(item.get("status_name") or item.get("status") or ""),
-        planned.replace("T", " ")[:16],
-        str(item.get("assigned_to_name") or ""),
-    ]
-    return "  ".join(p for p in parts if p)
-
-
 class StaffDoorstepScreen(KioskScreen):
-    lines = StringProperty("")
+    lines = ListProperty([])
     has_next = BooleanProperty(False)
     has_prev = BooleanProperty(False)
     reason = StringProperty("")
@@ -43,10 +29,22 @@ class StaffDoorstepScreen(KioskScreen):
             self.say = app.tr("staff.doorstep.empty")
         else:
             self.say = app.tr("staff.doorstep.say")
-        self.lines = "\n".join(item_line(i, app.lang) for i in c.doorstep_items)
+        self.lines = c.doorstep_lines(app.lang)
         self.has_next = bool(c.doorstep_next)
         self.has_prev = c.doorstep_page > 1
 
     def turn(self, step: int) -> None:
         c = self.controller
         c.load_doorstep(max(1, c.doorstep_page + step))
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        super().on_kv_post(base_widget)
+        self.on_lines()
+
+    def on_lines(self, *_args: Any) -> None:
+        box = self.ids.get("items")
+        if box is None:
+            return
+        box.clear_widgets()
+        for line in self.lines:
+            box.add_widget(Factory.DoorstepItem(text=line))

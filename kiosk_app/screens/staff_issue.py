@@ -8,7 +8,7 @@ from typing import ClassVar
 from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk_app.controllers import staff as st
-from kiosk_app.screens.base import KioskScreen, Step
+from kiosk_app.screens.base import KeypadStep, KioskScreen, Step
 from kiosk_app.texts import state_name
 
 
@@ -28,7 +28,7 @@ class StaffPersonalise(Step):
     pass
 
 
-class StaffPin(Step):
+class StaffPin(KeypadStep):
     pass
 
 

@@ -95,6 +95,13 @@ class FakeApi:
     def help_status(self, help_id):
         return self._do("help_status", help_id) or {"id": 7, "ticket": "A007", "status": "open"}
 
+    def cancel_help(self, help_id):
+        return self._do("cancel_help", help_id) or {
+            "id": help_id,
+            "ticket": "A007",
+            "status": "cancelled",
+        }
+
     # staff
     def staff_sign_in(self, username, password, totp):
         body = self._do("staff_sign_in", username, password, totp) or {
@@ -133,7 +140,7 @@ class FakeApi:
         return self._do("replace_card", card_id, reason) or card_out(12, "applied", None)
 
     def doorstep_requests(self, page=1):
-        return self._do("doorstep_requests") or {"items": []}
+        return self._do("doorstep_requests", page) or {"items": []}
 
 
 def card_out(card_id: int, state: str, serial: str | None) -> dict:

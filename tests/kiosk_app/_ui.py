@@ -67,6 +67,19 @@ class Kiosk:
             time.sleep(0.002)
         self.frames(1)
 
+    def steady(self, max_frames: int = 20) -> None:
+        """Draw frames until the layout stops moving (a wrapped text grows its label, which
+        moves its siblings on the next frame, …)."""
+        self.frames(1)
+        before = layout_of(self.root)
+        for _ in range(max_frames):
+            self.frames(1)
+            now = layout_of(self.root)
+            if now == before:
+                return
+            before = now
+        raise AssertionError(f"the layout of {self.app.current} does not come to rest")
+
     def settle(self) -> None:
         """Wait until no server call or card exchange is out, then draw."""
         self.wait(lambda: getattr(self.app.runner, "pending", 0) == 0)
@@ -124,6 +137,10 @@ def visible_widgets(root: Widget) -> Iterator[Widget]:
     yield root
     for child in root.children:
         yield from visible_widgets(child)
+
+
+def layout_of(root: Widget) -> list[tuple[int, tuple[float, ...], tuple[float, ...]]]:
+    return [(id(w), tuple(w.pos), tuple(w.size)) for w in root.walk()]
 
 
 def find_id(screen: Any, widget_id: str) -> Widget:

@@ -102,6 +102,25 @@ def test_a_get_is_retried_on_503_but_a_post_is_sent_once(recorder):
     assert [h.path for h in recorder.hits].count("/terminal/v1/help-requests") == 1
 
 
+def test_cancel_help_is_signed_and_asked_once_more_when_the_answer_is_lost(recorder):
+    path = "/terminal/v1/help-requests/3/cancel"
+    recorder.routes[path] = [(503, None), (200, {"id": 3, "status": "cancelled"})]
+    assert api_for(recorder.url, retries=0).cancel_help(3)["status"] == "cancelled"
+    hits = [h for h in recorder.hits if h.path == path]
+    assert len(hits) == 2 and all(h.method == "POST" for h in hits)
+    assert hits[0].headers["X-Nonce"] != hits[1].headers["X-Nonce"]  # each try signed afresh
+
+
+def test_cancel_help_after_a_claim_is_an_api_error_not_retried(recorder):
+    path = "/terminal/v1/help-requests/4/cancel"
+    problem = {"code": "help.already_claimed", "title": "x", "status": 409}
+    recorder.routes[path] = [(409, problem)]
+    with pytest.raises(ApiError) as excinfo:
+        api_for(recorder.url).cancel_help(4)
+    assert excinfo.value.code == "help.already_claimed"
+    assert [h.path for h in recorder.hits].count(path) == 1
+
+
 def test_staff_calls_send_the_bearer_token_and_sign_out_forgets_it(recorder):
     recorder.routes["/staff/v1/auth/sign-in"] = [(200, {"token": "tok", "user": {}})]
     recorder.routes["/staff/v1/persons/search"] = [(200, {"id": 1})]

@@ -271,6 +271,90 @@ def test_call_staff_with_the_server_down(api):
     assert controller.notice.code == "server.unreachable" and controller.ticket == ""
 
 
+def raised(api) -> HelpController:
+    controller = HelpController(api)
+    controller.start()
+    controller.call()
+    assert controller.ticket == "A007" and controller.can_cancel
+    return controller
+
+
+def test_no_longer_needed_cancels_the_open_request_and_offers_call_again(api):
+    controller = raised(api)
+    controller.cancel()
+    assert ("cancel_help", (7,)) in api.calls
+    assert controller.status == "cancelled" and controller.ticket == ""
+    assert controller.help_id is None and not controller.can_cancel
+    controller.cancel()  # nothing left to cancel: not sent again
+    assert api.names().count("cancel_help") == 1
+    controller.call()  # needs help after all: a new request
+    assert api.names().count("request_help") == 2 and controller.ticket == "A007"
+
+
+def test_no_longer_needed_after_staff_claimed_it_says_they_are_coming(api):
+    controller = raised(api)
+    api.fail["cancel_help"] = api_error("help.already_claimed")
+    controller.cancel()
+    assert controller.status == "claimed" and controller.cancel_refused
+    assert controller.notice is None and controller.ticket == "A007"
+    assert not controller.can_cancel
+
+
+def test_a_claimed_request_offers_no_cancel(api):
+    controller = raised(api)
+    api.answers["help_status"] = {"status": "claimed", "claimed_by_name": "黄敏"}
+    controller.poll()
+    assert not controller.can_cancel
+    controller.cancel()
+    assert "cancel_help" not in api.names()
+
+
+def test_cancel_with_the_server_down_keeps_the_ticket_and_says_so(api):
+    controller = raised(api)
+    api.fail["cancel_help"] = UNREACHABLE
+    controller.cancel()
+    assert controller.notice.code == "server.unreachable"
+    assert controller.ticket == "A007" and controller.can_cancel  # may try again
+
+
+def test_going_home_leaves_an_open_request_open(api):
+    controller = raised(api)
+    controller.clear()  # Home, or the idle timeout
+    assert "cancel_help" not in api.names()
+    assert controller.ticket == "" and controller.help_id is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "lang", "wanted", "unwanted"),
+    [
+        ({"entrance_status": "suspended", "reason": "地面施工"}, "zh", "暂时关闭了：地面施工", ""),
+        ({"entrance_status": "suspended"}, "zh", "暂时关闭", "开放时间"),
+        ({"entrance_status": "suspended", "reason": "Floor works."}, "en", ": Floor works.", ""),
+        ({"entrance_status": "suspended", "reason": "地面施工"}, "en", "closed for now.", "地面"),
+        ({"opens_at": "2026-12-01T09:00:00+08:00"}, "zh", "12月1日 09:00", "2026"),
+        ({"opens_at": "2026-12-01T01:00:00Z"}, "en", "1 Dec 09:00", "2026"),
+        ({}, "zh", "请在开放时间再来", ""),
+    ],
+)
+def test_a_closed_entrance_is_said_in_plain_words(api, reader, extra, lang, wanted, unwanted):
+    api.fail["enter"] = api_error("entry.closed", **extra)
+    controller = entry(api, reader)
+    controller.card_presence(True)
+    notice = controller.result.notice
+    assert notice.code == "entry.closed" and not controller.result.allowed
+    reason, todo = explain(notice.code, notice.extra, lang)
+    assert wanted in reason + todo
+    assert not unwanted or unwanted not in reason + todo
+    assert "entry.closed" not in reason + todo and "suspended" not in reason + todo
+
+
+def test_a_suspended_entrance_points_to_another_entrance_not_to_opening_hours():
+    reason, todo = explain("entry.closed", {"entrance_status": "suspended"}, "zh")
+    assert "其他入口" in todo and "开放时间" not in reason + todo
+    reason, todo = explain("entry.closed", {"entrance_status": "suspended"}, "en")
+    assert "another entrance" in todo
+
+
 # --- home --------------------------------------------------------------------------------------
 
 

@@ -127,6 +127,57 @@ def test_doorstep_list_and_missing_endpoint(api, staff):
     assert not staff.doorstep_available and staff.notice is None
 
 
+DOORSTEP_ITEM = {
+    "id": 1,
+    "name_masked": "陈*",
+    "age": 86,
+    "district": "越秀区",
+    "status": "assigned",
+    "status_name": "待上门 Assigned",
+    "planned_from": "2026-11-30T09:30:00+08:00",
+    "planned_to": "2026-11-30T03:30:00Z",
+    "assigned_to_name": "广州网点 黄敏",
+}
+
+
+def test_doorstep_lines_show_the_visit_in_shanghai_time_in_one_language(api, staff):
+    api.answers["doorstep_requests"] = {"items": [DOORSTEP_ITEM], "page": 1, "next_page": None}
+    staff.begin("doorstep")
+    [zh] = [line.replace(st.NBSP, " ") for line in staff.doorstep_lines("zh")]
+    [en] = [line.replace(st.NBSP, " ") for line in staff.doorstep_lines("en")]
+    assert "11月30日 09:30–11:30" in zh and "30 Nov 09:30–11:30" in en
+    assert "待上门" in zh and "Assigned" not in zh
+    assert "Assigned" in en and "待上门" not in en
+    assert "86岁" in zh and "aged 86" in en and "岁" not in en
+    assert "T09:30" not in zh + en and "+08:00" not in zh + en
+
+
+def test_a_doorstep_line_keeps_each_part_whole_when_it_wraps(api, staff):
+    api.answers["doorstep_requests"] = {"items": [DOORSTEP_ITEM]}
+    staff.begin("doorstep")
+    [zh] = staff.doorstep_lines("zh")
+    parts = zh.split("  ")  # the parts are split by two plain spaces; none inside a part
+    assert all(" " not in part for part in parts)
+    assert f"11月30日{st.NBSP}09:30–11:30" in zh
+
+
+@pytest.mark.parametrize(
+    ("status", "status_name", "zh", "en"),
+    [
+        ("requested", "待派单 Requested", "待派单", "Requested"),
+        ("visited", "已上门，待确认卡片 Visited, card to confirm", "已上门", "Visited"),
+        ("paused", "暂缓 On hold", "暂缓", "On hold"),  # unknown: the server's name, split
+    ],
+)
+def test_doorstep_status_is_named_in_the_screen_language(api, staff, status, status_name, zh, en):
+    item = {"id": 2, "status": status, "status_name": status_name}
+    api.answers["doorstep_requests"] = {"items": [item]}
+    staff.begin("doorstep")
+    [zh_line], [en_line] = staff.doorstep_lines("zh"), staff.doorstep_lines("en")
+    assert zh in zh_line and en not in zh_line
+    assert en.replace(" ", st.NBSP) in en_line and zh not in en_line
+
+
 def test_server_down_while_finding(api, staff):
     api.fail["find_person"] = UNREACHABLE
     staff.begin("issue")

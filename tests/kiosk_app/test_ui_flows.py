@@ -191,6 +191,38 @@ def test_call_staff_shows_a_ticket_that_staff_see(app, ui):
         db.session.remove()
 
 
+def help_statuses(app) -> list[str]:
+    from server.kiosk.models import HelpRequest
+
+    with app.app_context():
+        rows = db.session.execute(select(HelpRequest).order_by(HelpRequest.id)).scalars().all()
+        statuses = [r.status for r in rows]
+        db.session.remove()
+    return statuses
+
+
+def test_no_longer_needed_cancels_the_call_on_the_server(app, ui):
+    ui.tap(ui.app.tr("home.help"))
+    ui.tap(ui.app.tr("help.call"))
+    ui.settle()
+    ui.tap(ui.app.tr("help.cancel"))
+    ui.settle()
+    assert help_statuses(app) == ["cancelled"]
+    assert ui.app.tr("help.cancelled_say") in ui.visible_text()
+    assert ui.app.tr("help.cancel") not in ui.visible_text()
+    ui.button(ui.app.tr("help.call"))  # can call again
+
+
+def test_the_idle_timeout_leaves_an_open_call_open(app, ui):
+    ui.tap(ui.app.tr("home.help"))
+    ui.tap(ui.app.tr("help.call"))
+    ui.settle()
+    ui.advance(61)
+    ui.settle()
+    assert ui.app.current == "home" and ui.app.controllers["help"].ticket == ""
+    assert help_statuses(app) == ["open"]  # staff may still come
+
+
 # --- staff ---------------------------------------------------------------------------------------
 
 
