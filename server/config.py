@@ -16,7 +16,10 @@ def _env_bool(value: str) -> bool:
 class Config:
     # Database: SQLite under instance/ unless DATABASE_URL names another (PostgreSQL in production).
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
+    # Pooled connections live at most 30 minutes; one idle in the pool for SSC_DB_PING_IDLE_S
+    # seconds or more is pinged before use (and replaced if dead); busier ones are not.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_recycle": 1800}
+    SSC_DB_PING_IDLE_S = 10.0
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Secrets: generated under instance/keys on first run when not given.
@@ -61,7 +64,8 @@ class Config:
     # Terminals: signed requests older or newer than this are refused (nonces kept twice as long)
     SSC_TERMINAL_CLOCK_SKEW_S = 300
     # How long a process trusts its copy of a terminal (status, secret), a transit terminal's
-    # placement and the fare data version: a disabled terminal is refused within this time
+    # placement and the fare data version: a disabled terminal is refused within this time (an
+    # online tap re-reads status and secret version in its own transaction: refused at once)
     SSC_TERMINAL_CACHE_S = 1.0
 
     # Card taps and the self-service kiosk: a server-issued card challenge lives this long; a
@@ -99,6 +103,7 @@ class TestingConfig(Config):
 # Environment variables read by load_env(); name -> converter.
 ENV_VARS: dict[str, Any] = {
     "SSC_KEYS_DIR": str,
+    "SSC_DB_PING_IDLE_S": float,
     "SSC_TRUST_PROXY_HOPS": int,
     "SSC_STAFF_TOKEN_TTL_MINUTES": int,
     "SSC_CARDHOLDER_TOKEN_TTL_MINUTES": int,

@@ -63,7 +63,9 @@ def require_terminal(
     ``scenes``: the terminal's kind must serve at least one of them (else 403
     ``terminal.scene_not_allowed``). ``defer_nonce``: the nonce is not recorded before the view
     runs; the view must take it (:func:`take_deferred_nonce`) and record it in its own first
-    statement (one round trip less)."""
+    statement (one round trip less), and in the same transaction re-check the terminal's status
+    and secret version (``service.stale_terminal_problem`` / ``check_terminal_current``): the
+    terminal record may then come from a longer-lived cache."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -81,6 +83,7 @@ def require_terminal(
                     clock_skew_s=clock_skew_s(),
                     scenes=scenes,
                     record_nonce=not defer_nonce,
+                    revalidated=defer_nonce,
                 )
             except DomainError as exc:
                 # The code only: the headers are not secret, but there is nothing to add.
@@ -99,7 +102,9 @@ def require_terminal(
                 # A view that defers the nonce must record it in its own first statement; one
                 # that did not would have run unprotected against a replayed request.
                 raise RuntimeError(f"{view.__name__} deferred the request nonce but never took it")
-            db.session.commit()  # the nonce (and last_seen_at) of a read-only request
+            session = db.session()
+            if session.in_transaction():  # nothing to commit when the view used its own connection
+                session.commit()  # the nonce (and last_seen_at) of a read-only request
             return result
 
         wrapper.__terminal_auth__ = {  # type: ignore[attr-defined]

@@ -295,6 +295,10 @@ class TerminalCache:
 
 
 _TERMINAL_CACHE_MAX = 100_000
+# How long a request whose use case re-checks the terminal in its own transaction
+# (:func:`stale_terminal_problem`; ``require_terminal(defer_nonce=True)``) may use a cached
+# record: only what never changes (id, code, kind, city, owner) is taken from it unchecked.
+REVALIDATED_CACHE_S = 600.0
 
 
 def terminal_cache() -> TerminalCache:
@@ -312,6 +316,40 @@ def online_cache_ttl() -> float:
         return float(current_app.config.get("SSC_TERMINAL_CACHE_S", 0.0))
     except RuntimeError:
         return 0.0
+
+
+def stale_terminal_problem(
+    terminal: Terminal, status: str | None, secret_rotated_at: datetime | None
+) -> str | None:
+    """The refusal for a request authenticated with a cached record, given the terminal's
+    ``status`` and ``secret_rotated_at`` as its row has them now (read in the request's own
+    transaction), or None when the record is current. A changed secret version means the request
+    was signed with the old secret (a request signed with the new one makes
+    :func:`authenticate_request` read the row). Drops the cached record when it is stale."""
+    if status is None:
+        problem: str | None = "terminal.unknown"
+    elif status != TerminalStatus.ACTIVE:
+        problem = "terminal.disabled"
+    elif secret_rotated_at != terminal.secret_rotated_at:
+        problem = "terminal.bad_signature"
+    else:
+        return None
+    _forget(terminal)
+    return problem
+
+
+def check_terminal_current(session: Session, terminal: Terminal) -> None:
+    """Re-read the terminal's status and secret version in the caller's transaction; raise the
+    refusal when the record the request was authenticated with is stale (see
+    :func:`stale_terminal_problem`)."""
+    row = session.execute(
+        select(Terminal.status, Terminal.secret_rotated_at).where(Terminal.id == terminal.id)
+    ).first()
+    problem = stale_terminal_problem(
+        terminal, row.status if row else None, row.secret_rotated_at if row else None
+    )
+    if problem is not None:
+        raise DomainError(problem)
 
 
 def _forget(terminal: Terminal) -> None:
@@ -377,6 +415,7 @@ def authenticate_request(
     clock_skew_s: int,
     scenes: Collection[Scene] | None = None,
     record_nonce: bool = True,
+    revalidated: bool = False,
 ) -> Terminal:
     """Check a signed terminal request and record its nonce in the caller's transaction.
     ``record_nonce=False``: the caller records it later, in the same transaction, before it
@@ -388,7 +427,10 @@ def authenticate_request(
     with the request's use case (so of concurrent copies of one request, exactly one passes).
 
     The terminal comes from :class:`TerminalCache` when ``SSC_TERMINAL_CACHE_S`` > 0 (returned as
-    a transient :class:`Terminal`: read it, do not change it); otherwise it is read here."""
+    a transient :class:`Terminal`: read it, do not change it); otherwise it is read here.
+    ``revalidated``: the caller re-checks the terminal's status and secret version in its own
+    transaction (:func:`stale_terminal_problem`), so a cached record serves it for up to
+    :data:`REVALIDATED_CACHE_S`."""
     bad_header = header_problem(dict(headers))
     if bad_header is not None:
         raise DomainError("terminal.unauthenticated", f"{bad_header} missing or malformed")
@@ -427,7 +469,7 @@ def authenticate_request(
         return terminal
 
     cache = terminal_cache()
-    record = cache.get(code, ttl)
+    record = cache.get(code, max(ttl, REVALIDATED_CACHE_S) if revalidated else ttl)
     if record is None or not matches(record.secret):
         # Not cached, or the cached secret may be an old one: read the row.
         record = _load_record(session, code)

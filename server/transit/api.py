@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from pydantic import AwareDatetime, Field, model_validator
 
 from server.apidoc import OutSchema, Schema, endpoint
@@ -216,9 +216,11 @@ def tap(body: TapIn):
         clock_skew_s=clock_skew_s(),
         nonce=take_deferred_nonce(),
     )
-    return TapOut.model_validate(
+    out = TapOut.model_validate(
         {"result": "accepted", "tap_id": outcome.tap_id, "trip": service.trip_view(outcome.trip)}
     )
+    # Serialised by pydantic itself: the busiest response, and the same JSON as jsonify's.
+    return Response(out.model_dump_json(), mimetype="application/json")
 
 
 class BatchCardIn(Schema):

@@ -168,9 +168,9 @@ class _OnlineCache:
         self._table = (time.monotonic(), table)
         return table
 
-    def placement(self, terminal_id: int) -> _Placement | None:
+    def placement(self, terminal_id: int, ttl: float | None = None) -> _Placement | None:
         found = self._placements.get(terminal_id)
-        if found is None or time.monotonic() - found[0] >= self.ttl:
+        if found is None or time.monotonic() - found[0] >= (ttl or self.ttl):
             return None
         return found[1]
 
@@ -184,6 +184,14 @@ class _OnlineCache:
 
 
 _PLACEMENTS_MAX: Final = 100_000
+# A placement used by an online QR tap on PostgreSQL, whose first statement reads the row again.
+_REVALIDATED_PLACEMENT_S: Final = 600.0
+
+
+def _forget_placement(terminal_id: int) -> None:
+    cache = _online_cache()
+    if cache is not None:
+        cache.forget_placement(terminal_id)
 
 
 def _online_cache() -> _OnlineCache | None:
@@ -1216,11 +1224,14 @@ def _use_row(
     }
 
 
-# --- the online tap on PostgreSQL: four statements, each short and prepared ---------------------
+# --- the online tap on PostgreSQL: four statements in two round trips, each short and prepared --
 #
-# 1. The request's nonce, the card lock and the credential use in one statement, with the tap's
-#    and trip's ids. 2. The card's history (three JSON arrays in one row). 3. The tap and its new
-#    trip (rows as JSON) in one statement. 4. COMMIT. Straight on the driver connection: the
+# 1. The request's nonce, the card (found by its pseudonym unless this process knows it) locked,
+#    the credential use, the tap's and trip's ids, and the terminal's status, secret version and
+#    placement as they are now (the caches are checked against them) in one statement. 2. The
+#    card's history (three JSON arrays in one row). 3. The tap and its new trip (rows as JSON) in
+#    one statement. 4. COMMIT. BEGIN, 1 and 2 go in one round trip, 3 and 4 in another (psycopg's
+#    pipeline mode). On a pooled driver connection of its own (`_DriverConnection`): the
 #    session's per-statement work costs more than these statements take in the database.
 
 _PG_CLAIM: Final = (
@@ -1229,26 +1240,31 @@ _PG_CLAIM: Final = (
     " ON CONFLICT (terminal_id, nonce) DO NOTHING RETURNING id), "
     "locked AS (SELECT card.id, card.state, person.city_code, person.birth_date,"
     " person.disability_level FROM card JOIN person ON person.id = card.person_id"
-    " WHERE card.id = %(card_id)s::bigint AND EXISTS (SELECT FROM nonce) FOR UPDATE OF card), "
+    " WHERE card.id = coalesce(%(card_id)s::bigint, (SELECT card_id FROM card_pseudonym"
+    " WHERE pseudonym = %(pseudonym)s::bytea)) AND EXISTS (SELECT FROM nonce) FOR UPDATE OF card), "
     "claimed AS (INSERT INTO credential_use (serial, counter, kind, card_id, terminal_id,"
     " actor_label, scene, generated_at, used_at) SELECT %(serial)s::bigint, %(counter)s::bigint,"
-    " %(kind)s::varchar, %(card_id)s::bigint, %(terminal_id)s::bigint, %(actor_label)s::varchar,"
+    " %(kind)s::varchar, locked.id, %(terminal_id)s::bigint, %(actor_label)s::varchar,"
     " %(scene)s::varchar, %(generated_at)s::timestamptz, %(used_at)s::timestamptz FROM locked"
-    " ON CONFLICT (serial, counter) DO NOTHING RETURNING id) "
+    " ON CONFLICT (serial, counter) DO NOTHING RETURNING id), "
+    "term AS (SELECT terminal.status, terminal.secret_rotated_at, placement.network_id,"
+    " placement.stop_id FROM terminal LEFT JOIN transit_terminal_placement AS placement"
+    " ON placement.terminal_id = terminal.id WHERE terminal.id = %(terminal_id)s::bigint) "
     "SELECT (SELECT count(*) FROM nonce), (SELECT count(*) FROM claimed), locked.id,"
     " locked.state, locked.city_code, locked.birth_date, locked.disability_level,"
     " nextval(pg_get_serial_sequence('transit_tap', 'id')),"
-    " nextval(pg_get_serial_sequence('transit_trip', 'id'))"
-    " FROM (SELECT 1) AS one LEFT JOIN locked ON true"
+    " nextval(pg_get_serial_sequence('transit_trip', 'id')),"
+    " term.status, term.secret_rotated_at, term.network_id, term.stop_id"
+    " FROM (SELECT 1) AS one LEFT JOIN locked ON true LEFT JOIN term ON true"
 )
 _PG_REPRICEABLE: Final = "(incomplete IS NOT NULL AND payment_status IN ('pending', 'unpriced'))"
 _PG_SETTLED: Final = (
-    "card_id = %(card)s::bigint AND service_date >= %(since)s::date AND status <> 'open'"
+    "card_id = (SELECT id FROM c) AND service_date >= %(since)s::date AND status <> 'open'"
     f" AND priced_at IS NOT NULL AND NOT {_PG_REPRICEABLE}"
 )
 _PG_LIVE: Final = (
     "SELECT coalesce(json_agg(t ORDER BY t.started_at, t.id), '[]') FROM transit_trip AS t"
-    " WHERE card_id = %(card)s::bigint AND (status = 'open'"
+    " WHERE card_id = (SELECT id FROM c) AND (status = 'open'"
     f" OR ({_PG_REPRICEABLE} AND service_date >= %(since)s::date))"
 )
 _PG_TOTALS: Final = (
@@ -1272,9 +1288,14 @@ def _pg_origins(bounded: bool) -> str:
     )
 
 
-# The card's history in one statement and one row: three JSON arrays (see _Trips.load).
+# The card's history in one statement and one row: three JSON arrays (see _Trips.load). The card
+# is given, or found by its pseudonym (as statement 1 finds it: the two are sent together).
+_PG_CARD: Final = (
+    "WITH c AS MATERIALIZED (SELECT coalesce(%(card)s::bigint, (SELECT card_id FROM card_pseudonym"
+    " WHERE pseudonym = %(pseudonym)s::bytea)) AS id) "
+)
 _PG_LOAD: Final = {
-    bounded: f"SELECT ({_PG_LIVE}), ({_PG_TOTALS}), ({_pg_origins(bounded)})"
+    bounded: f"{_PG_CARD}SELECT ({_PG_LIVE}), ({_PG_TOTALS}), ({_pg_origins(bounded)})"
     for bounded in (True, False)
 }
 _PG_INSERT: Final = (
@@ -1313,74 +1334,91 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=_json_value, separators=(",", ":"))
 
 
-def _driver_connection(session: Session) -> Any:
-    """The psycopg connection under the session's (begun) transaction."""
-    return session.connection().connection.driver_connection
-
-
 @dataclass(slots=True)
 class _Claimed:
     nonce_ok: bool
     claimed: bool
+    card_id: int | None
     holders: dict[int, _Holder]
     tap_id: int
     trip_id: int
     live: list[dict[str, Any]]
     totals: list[tuple]
     origins: list[tuple]
+    # the terminal's row as it is now (statement 1 re-checks what the caches hold)
+    terminal_status: str | None
+    secret_rotated_at: datetime | None
+    placement: tuple[str | None, str | None]
 
 
 def _pg_claim_and_load(
-    session: Session,
+    raw: Any,
     *,
     nonce: str,
     use: dict[str, Any],
+    pseudonym: bytes,
     since: date,
     first: datetime,
     table: FareTable,
 ) -> _Claimed:
-    """The first two statements of an online tap on PostgreSQL (see above). In READ COMMITTED
-    the second takes its snapshot after the first holds the card lock, so the history it reads
-    includes every trip committed by a transaction that held the lock before."""
-    raw = _driver_connection(session)
+    """The first two statements of an online tap on PostgreSQL (see above), sent together with
+    the transaction's BEGIN in one round trip (psycopg's pipeline mode). ``use["card_id"]`` may be
+    None: both statements find the card by ``pseudonym``. In READ COMMITTED the second takes its
+    snapshot after the first holds the card lock, so the history it reads includes every trip
+    committed by a transaction that held the lock before. The history is ignored when statement 1
+    locked no card. ``raw``: the psycopg connection (its transaction is the tap's)."""
     window = _transfer_window(table)
     oldest = first - window if window is not None else None
-    load = {"card": use["card_id"], "since": since, "first": first, "oldest": oldest}
+    load = {
+        "card": use["card_id"],
+        "pseudonym": pseudonym,
+        "since": since,
+        "first": first,
+        "oldest": oldest,
+    }
     head, history = raw.cursor(), raw.cursor()
-    head.execute(_PG_CLAIM, {**use, "nonce": nonce}, prepare=True)
-    history.execute(_PG_LOAD[oldest is not None], load, prepare=True)
-    nonce_ok, claimed, card_id, state, city, birth, disability, tap_id, trip_id = head.fetchone()
+    with raw.pipeline():
+        head.execute(_PG_CLAIM, {**use, "nonce": nonce, "pseudonym": pseudonym}, prepare=True)
+        history.execute(_PG_LOAD[oldest is not None], load, prepare=True)
+    (nonce_ok, claimed, card_id, state, city, birth, disability, tap_id, trip_id,
+     status, rotated, network_id, stop_id) = head.fetchone()  # fmt: skip
     holders = {}
+    live: list[dict[str, Any]] = []
+    totals: list[tuple] = []
+    origins: list[tuple] = []
     if card_id is not None:
         holders[card_id] = _Holder(card_id, state, city, birth, disability)
-    live, totals, origins = history.fetchone()  # psycopg parses json into lists
-    for row in live:
-        for name in _TRIP_MOMENTS:
-            row[name] = _moment(row[name])
-        row["service_date"] = _day(row["service_date"])
-    totals = [(card, _day(day), *rest) for card, day, *rest in totals]
-    origins = [
-        (card, key, network, mode, city_code, _day(day), _moment(ended_at), *rest)
-        for card, key, network, mode, city_code, day, ended_at, *rest in origins
-    ]
-    return _Claimed(bool(nonce_ok), bool(claimed), holders, tap_id, trip_id, live, totals, origins)
+        live, raw_totals, raw_origins = history.fetchone()  # psycopg parses json into lists
+        for row in live:
+            for name in _TRIP_MOMENTS:
+                row[name] = _moment(row[name])
+            row["service_date"] = _day(row["service_date"])
+        totals = [(card, _day(day), *rest) for card, day, *rest in raw_totals]
+        origins = [
+            (card, key, network, mode, city_code, _day(day), _moment(ended_at), *rest)
+            for card, key, network, mode, city_code, day, ended_at, *rest in raw_origins
+        ]
+    return _Claimed(
+        bool(nonce_ok), bool(claimed), card_id, holders, tap_id, trip_id, live, totals, origins,
+        status, rotated, (network_id, stop_id),
+    )  # fmt: skip
 
 
-def _pg_write_and_commit(session: Session, tap: dict[str, Any], trips: _Trips) -> None:
+def _pg_write_and_commit(raw: Any, tap: dict[str, Any], trips: _Trips) -> None:
     """The last statements of an online tap on PostgreSQL: the tap and its new trips in one
-    statement, changed trips, COMMIT (on the driver connection; the caller then ends the
-    session's transaction, which sends nothing more)."""
-    raw = _driver_connection(session)
+    statement, changed trips, COMMIT, sent in one round trip (on the psycopg connection ``raw``,
+    in pipeline mode)."""
     cursor = raw.cursor()
     params = {
         "tap": _json({c: tap[c] for c in TAP_COLUMNS}),
         "trips": _json([_only(t, TRIP_COLUMNS) for t in trips.new]),
     }
-    cursor.execute(_PG_INSERT, params, prepare=True)
-    for trip_id, trip in trips.changed.items():
-        params = {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))}
-        cursor.execute(_PG_UPDATE_TRIP, params, prepare=True)
-    raw.commit()
+    with raw.pipeline():
+        cursor.execute(_PG_INSERT, params, prepare=True)
+        for trip_id, trip in trips.changed.items():
+            params = {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))}
+            cursor.execute(_PG_UPDATE_TRIP, params, prepare=True)
+        raw.commit()
     trips.new.clear()
     trips.changed.clear()
 
@@ -1570,10 +1608,15 @@ class _Placement:
     stop_id: str | None
 
 
-def _placement(session: Session, terminal: Terminal) -> _Placement:
-    """The terminal's placement (kept a moment by :class:`_OnlineCache` when it is on)."""
+def _placement(session: Session, terminal: Terminal, *, revalidated: bool = False) -> _Placement:
+    """The terminal's placement (kept a moment by :class:`_OnlineCache` when it is on; up to
+    :data:`_REVALIDATED_PLACEMENT_S` when the caller checks it again in its transaction)."""
     cache = _online_cache()
-    found = cache.placement(terminal.id) if cache is not None else None
+    found = None
+    if cache is not None:
+        found = cache.placement(
+            terminal.id, max(cache.ttl, _REVALIDATED_PLACEMENT_S) if revalidated else None
+        )
     if found is not None:
         return found
     table = TerminalPlacement.__table__
@@ -1632,13 +1675,89 @@ def record_tap(
     """Decide an online tap and record it with its trip, in one transaction (committed here);
     a refusal raises ``DomainError`` and writes nothing. ``nonce``: the signed request's nonce,
     recorded here (``terminal.nonce_reused`` when it was used before); on PostgreSQL a QR tap
-    records it in the same statement as the card lock and the credential use."""
-    fast = nonce is not None and tap.medium == "qr" and _dialect(session) == "postgresql"
+    records it in the same statement as the card lock and the credential use.
+
+    With ``nonce`` (a request under ``require_terminal(defer_nonce=True)``) the terminal's status
+    and secret version are re-checked in this transaction, so a terminal disabled anywhere is
+    refused from the next tap on; on PostgreSQL a QR tap does that, and checks the cached
+    placement, in its first statement (a placement changed meanwhile: the tap starts again)."""
+    for _attempt in range(2):
+        try:
+            return _record_tap(session, terminal, tap, now, clock_skew_s, nonce)
+        except _PlacementMoved:
+            pass  # nothing was written (the fast path's connection was rolled back)
+    return _record_tap(session, terminal, tap, now, clock_skew_s, nonce, trust_cache=False)
+
+
+class _DriverConnection:
+    """The online QR tap's own pooled psycopg connection on PostgreSQL (not the session's: the
+    session's per-statement and per-transaction work costs more than the tap's statements take in
+    the database). Checked out when first used; :meth:`close` returns it to the pool, which rolls
+    back whatever was not committed."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._pooled: Any = None
+
+    def get(self) -> Any:
+        if self._pooled is None:
+            self._pooled = self._engine.raw_connection()
+        return self._pooled.driver_connection
+
+    def close(self) -> None:
+        pooled, self._pooled = self._pooled, None
+        if pooled is not None:
+            pooled.close()
+
+
+class _PlacementMoved(Exception):
+    """The terminal's placement changed after this process cached it."""
+
+
+def _record_tap(
+    session: Session,
+    terminal: Terminal,
+    tap: TapIn,
+    now: datetime,
+    clock_skew_s: int,
+    nonce: str | None,
+    *,
+    trust_cache: bool = True,
+) -> TapOutcome:
+    bind = session.get_bind()
+    fast = (
+        nonce is not None
+        and tap.medium == "qr"
+        and trust_cache
+        and bind.dialect.name == "postgresql"
+    )
+    if fast:
+        raw = _DriverConnection(bind)
+        try:
+            return _record_tap_body(session, terminal, tap, now, clock_skew_s, nonce, raw)
+        finally:
+            raw.close()
+    return _record_tap_body(session, terminal, tap, now, clock_skew_s, nonce, None)
+
+
+def _record_tap_body(
+    session: Session,
+    terminal: Terminal,
+    tap: TapIn,
+    now: datetime,
+    clock_skew_s: int,
+    nonce: str | None,
+    raw: _DriverConnection | None,
+) -> TapOutcome:
+    """:func:`record_tap`'s one attempt; ``raw``: the PostgreSQL fast path's connection."""
+    fast = raw is not None
     if nonce is not None and not fast:
-        from server.terminals.service import claim_nonce
+        from server.terminals.service import check_terminal_current, claim_nonce
 
         claim_nonce(session, terminal.id, nonce, now)
-    placement = _placement(session, terminal)
+        check_terminal_current(session, terminal)
+    # The fast path re-reads the placement in its first statement: it may trust an older copy.
+    placement = _placement(session, terminal, revalidated=fast)
     tapped_at = tap.tapped_at or now
     problem = _static_checks(
         terminal.kind,
@@ -1667,26 +1786,45 @@ def record_tap(
             accepted = verifier.check_only(tap.code, scene=Scene.TRANSIT, now=now)
         except Refused as exc:
             raise DomainError(f"credential.{exc.code}", reason=exc.reason) from None
-        card_id = _cards_for_pseudonyms(session, [accepted.pseudonym]).get(accepted.pseudonym)
-        if card_id is None:
-            raise DomainError("transit.no_card")
+        if fast:  # statement 1 finds the card when this process does not know it yet
+            card_id = _PSEUDONYM_CARD.get(accepted.pseudonym)
+        else:
+            card_id = _cards_for_pseudonyms(session, [accepted.pseudonym]).get(accepted.pseudonym)
+            if card_id is None:
+                raise DomainError("transit.no_card")
         generated = datetime.fromtimestamp(accepted.generated_at, now.tzinfo)
         use = _use_row(
             accepted.serial, accepted.counter, accepted.kind, card_id, terminal, generated, now
         )
         # The use is inserted with the lock (one round trip); a refusal below rolls it back.
         if fast:
+            from server.terminals.service import stale_terminal_problem
+
             day = local_date(tapped_at)
             claim = _pg_claim_and_load(
-                session,
+                raw.get(),  # type: ignore[union-attr]
                 nonce=nonce,  # type: ignore[arg-type]
                 use=use,
+                pseudonym=accepted.pseudonym,
                 since=min(_month_start(day), day - timedelta(days=1)),
                 first=tapped_at,
                 table=table,
             )
+            stale = stale_terminal_problem(terminal, claim.terminal_status, claim.secret_rotated_at)
+            if stale is not None:
+                raise DomainError(stale)
+            if claim.placement != (placement.network_id, placement.stop_id):
+                _forget_placement(terminal.id)
+                raise _PlacementMoved
             if not claim.nonce_ok:
                 raise DomainError("terminal.nonce_reused")
+            if claim.card_id is None:
+                raise DomainError("transit.no_card")
+            card_id = claim.card_id
+            if len(_PSEUDONYM_CARD) >= _PSEUDONYM_CACHE_MAX:
+                _PSEUDONYM_CARD.clear()
+            _PSEUDONYM_CARD[accepted.pseudonym] = card_id
+            use["card_id"] = card_id
             holders, claimed = claim.holders, claim.claimed
         else:
             holders, claimed = _lock_and_claim(session, card_id, use)
@@ -1753,8 +1891,7 @@ def record_tap(
             new_trip["id"] = trip_id
         _fill_tap_id(trips, claim.tap_id)
         row["trip_id"] = trip["id"]
-        _pg_write_and_commit(session, row, trips)
-        session.commit()  # the driver committed: this ends the session's transaction
+        _pg_write_and_commit(raw.get(), row, trips)  # type: ignore[union-attr]
         return TapOutcome(tap_id=claim.tap_id, trip=trip)
     if _dialect(session) == "postgresql" and len(trips.new) <= 1:
         # One statement allocates the ids and inserts the tap and its new trip (if any).
