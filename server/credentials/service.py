@@ -443,7 +443,9 @@ def on_card_state_changed(
 # --- listings held by other domains (transit debt) --------------------------------------------
 # A hold is ``check(session, card_id) -> reason | None``. Other domains list a card's pseudonym
 # with :func:`deny_pseudonym` and lift it with :func:`allow_pseudonym`; the hold tells
-# ``on_card_state_changed`` to keep the card listed when a lost or sealed card is restored.
+# ``on_card_state_changed`` to keep the card listed when a lost or sealed card is restored, and
+# :func:`on_card_replaced` to list a replacement card from the start (a hold is the holder's, not
+# the plastic's: transit debt follows the person to their new card).
 _PSEUDONYM_HOLDS: dict[str, Callable[[Session, int], str | None]] = {}
 
 
@@ -457,6 +459,30 @@ def _held_reason(session: Session, card_id: int) -> str | None:
         if reason:
             return reason
     return None
+
+
+def on_card_replaced(
+    session: Session, actor: Actor, old: Card, new: Card, now: datetime
+) -> str | None:
+    """A replacement card inherits its holder's holds (called inside the registry's replacement
+    transaction, once the new card has its id): while one applies (e.g. transit debt over the
+    limit) the new card's pseudonym is listed for it from the start. The old card keeps its own
+    listing (replaced). Returns the reason listed, or None."""
+    held = _held_reason(session, new.id)
+    if held is None or not deny_pseudonym(session, new.id, held, now):
+        return None
+    audit.record(
+        session,
+        actor,
+        "ecard.listing_carried",
+        object_type="card",
+        object_id=new.id,
+        city_code=new.issuing_city,
+        now=now,
+        reason=held,
+        replaces=old.id,
+    )
+    return held
 
 
 def pseudonym_listing(session: Session, card_id: int, now: datetime) -> str | None:

@@ -805,6 +805,10 @@ def replace_card(
         _transition(session, actor, new, CardAction.PRODUCE, now, "instant issuance")
         new.serial = serial
         _flush_card(session)
+    from server.credentials.service import on_card_replaced
+
+    # Holds on the holder (e.g. transit debt over the limit) list the new card from the start.
+    on_card_replaced(session, actor, old, new, now)
     session.commit()
     return new
 

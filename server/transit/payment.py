@@ -10,9 +10,23 @@ the call only, never logged or stored elsewhere). Outcomes:
 - ``bank.timeout`` → stays ``pending`` and is retried later with the same key: the bank's
   idempotency guarantees one debit even if the first call went through;
 - a refusal (account closed / frozen / insufficient funds / invalid) → a :class:`Debt`,
-  ``payment_status="debt"``. When a card's unpaid debt exceeds ``SSC_TRANSIT_DEBT_LIMIT_FEN`` its
-  pseudonym goes on the revocation list with reason ``debt`` until the holder repays
-  (:func:`repay_debts`).
+  ``payment_status="debt"``. When the holder's unpaid debt exceeds ``SSC_TRANSIT_DEBT_LIMIT_FEN``
+  their current card's pseudonym goes on the revocation list with reason ``debt`` until the holder
+  repays (:func:`repay_debts`).
+
+A debt belongs to the person, not to the plastic: the limit is checked against the unpaid debt of
+all the holder's cards, and the listing is on their current (usable) card. A debt of a replaced
+card lists its successor, and a replacement card starts listed while its holder owes more than
+the limit (the ``transit.debt`` hold, applied by ``credentials.on_card_replaced`` inside the
+registry's replacement transaction). A fare is still collected from the bank account of the card
+it was ridden on, even after a replacement gave the holder a new account: a retry after a timeout
+must reach the same account under the same key to be charged once; a refusal there (e.g. the old
+account was closed) becomes the holder's debt, repaid from their current card's account.
+
+Ordering on PostgreSQL: a new debt row holds a key-share lock on its card (foreign key) and the
+debt check then locks the holder's current card; a replacement, a found card and a repayment lock
+that card row too. So a debt collected while the card is replaced, found or repaid is seen by the
+other transaction, or sees its result: the listing lands on the right card, never on none.
 
 The card's own ledger account (kind ``card``) does not figure in fares: it mirrors money routed
 *through* the card (subsidies paid in, stored value), while fares are collected straight from the
@@ -42,7 +56,7 @@ from server.ledger.models import Account
 from server.ledger.rules import AccountKind
 from server.ledger.service import open_account, post_entry
 from server.registry.models import Card
-from server.registry.rules import USABLE_STATES, CardState
+from server.registry.rules import USABLE_STATES
 from server.registry.service import decrypt_bank_account
 from server.security import audit
 from server.security.rules import Actor
@@ -292,36 +306,74 @@ def unpaid_debt_fen(session: Session, card_ids: int | list[int]) -> int:
     )
 
 
+def person_debt_fen(session: Session, person_id: int) -> int:
+    """The holder's unpaid transit debt over all their cards (replaced ones included)."""
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(Debt.amount_fen), 0))
+            .join(Card, Card.id == Debt.card_id)
+            .where(Card.person_id == person_id, Debt.repaid_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def lock_current_card(session: Session, person_id: int) -> Card | None:
+    """The holder's card in a usable state (at most one), locked and read afresh; None when there
+    is none. A replacement committed while we waited for the lock takes the card out of the usable
+    set; the second look finds its successor."""
+    stmt = (
+        select(Card)
+        .where(Card.person_id == person_id, Card.state.in_(USABLE_STATES))
+        .order_by(Card.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for _ in range(2):
+        card = session.execute(stmt).scalars().first()
+        if card is not None:
+            return card
+    return None
+
+
 def debt_hold(session: Session, card_id: int) -> str | None:
-    """The revocation-list hold for transit debt: ``"debt"`` while the card's unpaid debt is over
-    the limit (registered with the credentials service, see ``register_pseudonym_hold``)."""
-    return DEBT_REASON if unpaid_debt_fen(session, card_id) > debt_limit_fen() else None
+    """The revocation-list hold for transit debt: ``"debt"`` while the unpaid debt of the card's
+    holder (all their cards) is over the limit. Registered with the credentials service (see
+    ``register_pseudonym_hold``): a found card stays listed, a replacement card starts listed.
+    Its callers hold the card's row lock (see the module docstring)."""
+    card = session.get(Card, card_id)
+    if card is None:
+        return None
+    return DEBT_REASON if person_debt_fen(session, card.person_id) > debt_limit_fen() else None
 
 
 credentials.register_pseudonym_hold("transit.debt", debt_hold)
 
 
 def enforce_debt_limit(session: Session, card: Card, now: datetime) -> bool:
-    """List the card's pseudonym (reason ``debt``) when its unpaid debt exceeds the limit.
-    Returns True when a listing was added now. Does not commit."""
-    if CardState(card.state) not in USABLE_STATES:
-        return False  # a replaced or cancelled card is listed (and dead) already
-    owed = unpaid_debt_fen(session, card.id)
+    """After a fare of ``card`` became a debt: list the holder's current card (reason ``debt``)
+    when the holder's unpaid debt over all their cards exceeds the limit — ``card`` itself, or
+    its replacement when it has been replaced. Returns True when a listing was added now.
+    Does not commit."""
+    current = lock_current_card(session, card.person_id)
+    if current is None:
+        return False  # cancelled, no successor: nothing left to refuse
+    owed = person_debt_fen(session, card.person_id)
     if owed <= debt_limit_fen():
         return False
-    added = credentials.deny_pseudonym(session, card.id, DEBT_REASON, now)
+    added = credentials.deny_pseudonym(session, current.id, DEBT_REASON, now)
     if added:
         audit.record(
             session,
             None,
             "transit.card_denied",
             object_type="card",
-            object_id=card.id,
-            city_code=card.issuing_city,
+            object_id=current.id,
+            city_code=current.issuing_city,
             now=now,
             reason=DEBT_REASON,
             debt_fen=owed,
             limit_fen=debt_limit_fen(),
+            debt_card_id=card.id,
         )
     return added
 
@@ -393,14 +445,18 @@ def _repay_key(debts: list[Debt]) -> str:
 
 
 def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -> Repayment:
-    """Repay every unpaid debt of the holder's cards from the bank account of their card.
+    """Repay every unpaid debt of the holder's cards (replaced ones included) from the bank
+    account of their current card, which stays locked for the whole repayment.
 
     The bank is debited for the total under a key derived from the debts and the attempt number
     (an attempt that timed out is repeated under its own key, a refused one is not). On success:
     one journal entry (bank clearing → each operator), the debts and their trips marked repaid
     and paid, the debt listing lifted (a listing for another reason, e.g. lost, stays). On a bank
     failure nothing is written and the bank's code is raised. Commits."""
-    card = credentials.holder_card(session, person_id)
+    card = lock_current_card(session, person_id)
+    if card is None:
+        session.rollback()
+        raise DomainError("ecard.no_card")
     card_ids = person_card_ids(session, person_id)
     debts = open_debts(session, card_ids, lock=True)
     if not debts:
