@@ -574,8 +574,36 @@ class _RevocationState:
         return min(times, default=None)
 
 
+def _card_entries(session: Session, pseudonyms: list[str]) -> list[dict[str, str]]:
+    """``{"card", "pseudonym"}`` for the listed pseudonyms whose card has a serial: the card's
+    deny tag (:func:`server.registry.chip.deny_tag`, never the serial), so an offline gate's SAM
+    can refuse the physical card too. Its reason is the pseudonym's; a gate drops the tag when
+    the pseudonym is removed."""
+    from server.registry import chip
+
+    if not pseudonyms:
+        return []
+    master = chip.master_key()
+    wanted = [bytes.fromhex(p) for p in pseudonyms]
+    entries = []
+    for start in range(0, len(wanted), 1000):
+        rows = session.execute(
+            select(CardPseudonym.pseudonym, Card.serial)
+            .join(Card, Card.id == CardPseudonym.card_id)
+            .where(
+                CardPseudonym.pseudonym.in_(wanted[start : start + 1000]), Card.serial.is_not(None)
+            )
+        )
+        entries += [
+            {"card": chip.deny_tag(master, serial), "pseudonym": bytes(p).hex()}
+            for p, serial in rows
+        ]
+    return sorted(entries, key=lambda e: e["card"])
+
+
 def revocation_list_document(session: Session, since: int | None, now: datetime) -> dict:
-    """The revocation list for terminals: the whole live list, or a delta since ``since``."""
+    """The revocation list for terminals: the whole live list, or a delta since ``since``.
+    ``add.cards`` tags the physical cards of the pseudonyms added (see :func:`_card_entries`)."""
     version = revocation_version(session)
     if since is not None and 0 <= since <= version:
         add_s: dict[str, str] = {}
@@ -597,6 +625,7 @@ def revocation_list_document(session: Session, since: int | None, now: datetime)
             "add": {
                 "serials": [{"serial": v, "reason": r} for v, r in sorted(add_s.items())],
                 "pseudonyms": [{"pseudonym": v, "reason": r} for v, r in sorted(add_p.items())],
+                "cards": _card_entries(session, sorted(add_p)),
             },
             "remove": {"serials": sorted(remove_s), "pseudonyms": sorted(remove_p)},
         }
@@ -610,6 +639,7 @@ def revocation_list_document(session: Session, since: int | None, now: datetime)
         "add": {
             "serials": [{"serial": v, "reason": r} for v, r in sorted(serials.items())],
             "pseudonyms": [{"pseudonym": v, "reason": r} for v, r in sorted(pseudonyms.items())],
+            "cards": _card_entries(session, sorted(pseudonyms)),
         },
         "remove": {"serials": [], "pseudonyms": []},
     }

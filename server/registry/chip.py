@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 KEY_DOMAIN: Final = b"SSC-CARD-KEY/v1"
 AUTH_DOMAIN: Final = b"SSC-CARD-AUTH/v1"
+DENY_DOMAIN: Final = b"SSC-CARD-DENY/v1"
 CHALLENGE_LEN: Final = 8
 MAC_LEN: Final = 8
 COUNTER_MAX: Final = 0xFFFF_FFFF
@@ -70,6 +71,14 @@ def mac_matches(master: bytes, serial: str, challenge: bytes, counter: int, mac:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(card_mac(key, challenge, counter), mac)
+
+
+def deny_tag(master: bytes, serial: str) -> str:
+    """The card's entry on the revocation list (32 hex digits): a MAC of a fixed label under the
+    card's own key. The list is public to every terminal, so it never names a serial; only a
+    holder of the master key (the server, a gate's SAM) can link a tag to a card — a SAM computes
+    the tag of a tapped card and looks it up."""
+    return hmac.new(_cached_key(master, serial), DENY_DOMAIN, hashlib.sha256).digest()[:16].hex()
 
 
 def new_challenge() -> bytes:

@@ -237,9 +237,15 @@ class PseudonymEntry(OutSchema):
     reason: str
 
 
+class CardEntry(OutSchema):
+    card: str = Field(description="实体卡拒绝标签（SAM 由卡号计算，不含卡号） Card deny tag (SAM)")
+    pseudonym: str = Field(description="对应的假名，原因同其条目 The pseudonym it belongs to")
+
+
 class RevocationAdd(OutSchema):
     serials: list[SerialEntry]
     pseudonyms: list[PseudonymEntry]
+    cards: list[CardEntry] = Field(default_factory=list)
 
 
 class RevocationRemove(OutSchema):

@@ -10,14 +10,22 @@ Documents (see the terminal API)::
     trust list:      {"version", "generated_at", "keys": [{"kid", "public_key" (base64, 32 raw
                       bytes), "not_before", "not_after"}]}
     revocation list: {"version", "since", "full", "add": {"serials": [{"serial", "reason"}],
-                      "pseudonyms": [{"pseudonym", "reason"}]},
+                      "pseudonyms": [{"pseudonym", "reason"}], "cards": [{"card", "pseudonym"}]},
                       "remove": {"serials": [...], "pseudonyms": [...]}}
+
+``add.cards`` (optional; older lists have none) names the physical cards of listed pseudonyms by a
+deny tag, ``HMAC-SHA256(card key, "SSC-CARD-DENY/v1")[:16]`` in hex, where the card key is
+diversified from the card master key by the serial (:mod:`server.registry.chip`): the list never
+names a serial, and only a gate holding the master key (its SAM) can match a tapped card. A tag
+has its pseudonym's reason and goes when its pseudonym is removed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import threading
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -37,12 +45,45 @@ from server.credentials.verifier import (
 
 __all__ = [
     "OfflineGate",
+    "Sam",
     "apply_revocation_delta",
     "category_names",
     "revocation_list_from_document",
     "trust_list_from_document",
     "verifier_from_documents",
 ]
+
+
+# --- the SAM: physical cards (the formulas of server.registry.chip, standard library only) -------
+
+_KEY_DOMAIN = b"SSC-CARD-KEY/v1"
+_AUTH_DOMAIN = b"SSC-CARD-AUTH/v1"
+_DENY_DOMAIN = b"SSC-CARD-DENY/v1"
+_TAG_LEN = 16
+
+
+class Sam:
+    """A gate's secure access module: holds the card master key, checks a card's answer to the
+    gate's challenge and computes the card's deny tag (its name on the revocation list)."""
+
+    def __init__(self, master: bytes) -> None:
+        self._master = bytes(master)
+
+    def _key(self, serial: str) -> bytes:
+        return hmac.new(self._master, _KEY_DOMAIN + serial.encode("ascii"), hashlib.sha256).digest()
+
+    def mac_matches(self, serial: str, challenge: bytes, counter: int, mac: bytes) -> bool:
+        if len(challenge) != 8 or len(mac) != 8 or not 0 <= counter <= 0xFFFF_FFFF:
+            return False
+        try:
+            key = self._key(serial)
+        except UnicodeEncodeError:
+            return False
+        message = _AUTH_DOMAIN + challenge + counter.to_bytes(4, "big")
+        return hmac.compare_digest(hmac.new(key, message, hashlib.sha256).digest()[:8], mac)
+
+    def deny_tag(self, serial: str) -> str:
+        return hmac.new(self._key(serial), _DENY_DOMAIN, hashlib.sha256).digest()[:_TAG_LEN].hex()
 
 
 # --- documents → lists -------------------------------------------------------------------------
@@ -84,6 +125,23 @@ def _pseudonym(value: object) -> str:
     return raw.hex()
 
 
+def _card_tag(value: object) -> str:
+    text = str(value).lower()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"bad card tag {value!r}") from None
+    if len(raw) != _TAG_LEN:
+        raise ValueError(f"card tag must be {_TAG_LEN} bytes")
+    return raw.hex()
+
+
+def _cards(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Card deny tag → the pseudonym it belongs to."""
+    add = doc.get("add") or {}
+    return {_card_tag(e["card"]): _pseudonym(e["pseudonym"]) for e in add.get("cards") or []}
+
+
 def _entries(doc: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     add = doc.get("add") or {}
     serials = {_serial(e["serial"]): str(e.get("reason") or "") for e in add.get("serials", [])}
@@ -93,15 +151,28 @@ def _entries(doc: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return serials, pseudonyms
 
 
-def _full_document(version: int, serials: dict[str, str], pseudonyms: dict[str, str]) -> dict:
+def _full_document(
+    version: int,
+    serials: dict[str, str],
+    pseudonyms: dict[str, str],
+    cards: dict[str, str] | None = None,
+) -> dict:
+    add: dict[str, list] = {
+        "serials": [{"serial": s, "reason": serials[s]} for s in sorted(serials, key=int)],
+        "pseudonyms": [{"pseudonym": p, "reason": pseudonyms[p]} for p in sorted(pseudonyms)],
+    }
+    tagged = [
+        {"card": c, "pseudonym": p}
+        for c, p in sorted((cards or {}).items())
+        if p in pseudonyms  # a tag lives as long as its pseudonym's entry
+    ]
+    if tagged:  # optional: a list without card tags keeps its old shape
+        add["cards"] = tagged
     return {
         "version": version,
         "since": None,
         "full": True,
-        "add": {
-            "serials": [{"serial": s, "reason": serials[s]} for s in sorted(serials, key=int)],
-            "pseudonyms": [{"pseudonym": p, "reason": pseudonyms[p]} for p in sorted(pseudonyms)],
-        },
+        "add": add,
         "remove": {"serials": [], "pseudonyms": []},
     }
 
@@ -136,7 +207,7 @@ def apply_revocation_delta(
     """
     if delta_doc.get("full"):
         serials, pseudonyms = _entries(delta_doc)
-        return _full_document(int(delta_doc["version"]), serials, pseudonyms)
+        return _full_document(int(delta_doc["version"]), serials, pseudonyms, _cards(delta_doc))
     _require_full(current_doc, "the current list")
     current_version = int(current_doc["version"])
     since = delta_doc.get("since")
@@ -148,6 +219,7 @@ def apply_revocation_delta(
     if version < current_version:
         raise ValueError(f"revocation delta version {version} is older than {current_version}")
     serials, pseudonyms = _entries(current_doc)
+    cards = _cards(current_doc)
     remove = delta_doc.get("remove") or {}
     for serial in remove.get("serials", []):
         serials.pop(_serial(serial), None)
@@ -156,7 +228,8 @@ def apply_revocation_delta(
     added_serials, added_pseudonyms = _entries(delta_doc)
     serials.update(added_serials)
     pseudonyms.update(added_pseudonyms)
-    return _full_document(version, serials, pseudonyms)
+    cards.update(_cards(delta_doc))
+    return _full_document(version, serials, pseudonyms, cards)  # drops tags of removed entries
 
 
 def verifier_from_documents(
@@ -210,6 +283,14 @@ def _scenes(scene: Scene | str | Collection[Scene | str]) -> frozenset[Scene]:
     return frozenset(Scene[s.upper()] if isinstance(s, str) else Scene(s) for s in items)
 
 
+def _denied_cards(full_doc: Mapping[str, Any]) -> dict[str, str]:
+    """Card deny tag → reason, from a full (merged) revocation document."""
+    _, pseudonyms = _entries(full_doc)
+    return {
+        tag: pseudonyms[p] or "pseudonym" for tag, p in _cards(full_doc).items() if p in pseudonyms
+    }
+
+
 # --- the gate ------------------------------------------------------------------------------------
 
 
@@ -220,7 +301,10 @@ class OfflineGate:
     gate), and a queue of accepted taps ``{local_seq, text, scanned_at}`` to upload later; the
     server de-duplicates uploads and flags a code used at two gates. ``local_seq`` increases by
     one per accepted tap; persist :attr:`next_seq` across restarts (pass it back as
-    ``next_seq``). Thread-safe."""
+    ``next_seq``). Thread-safe.
+
+    With a :class:`Sam` (``sam``) the gate also takes physical cards (:meth:`tap_card`): queued as
+    ``{local_seq, card, scanned_at}``, upload them as ``medium: "card"``."""
 
     def __init__(
         self,
@@ -229,9 +313,12 @@ class OfflineGate:
         *,
         replay_cache: MemoryReplayCache | None = None,
         next_seq: int = 1,
+        sam: Sam | None = None,
         **verifier_kwargs: Any,
     ) -> None:
         self._lock = threading.Lock()
+        self.sam = sam
+        self._chip_counters: dict[str, int] = {}  # serial → highest counter answered here
         self.replay_cache = replay_cache if replay_cache is not None else MemoryReplayCache()
         self._trust_doc = dict(trust_doc)
         _require_full(revocation_doc, "the initial revocation list")
@@ -241,6 +328,7 @@ class OfflineGate:
         )
         self._next_seq = next_seq
         self._queue: list[dict[str, Any]] = []
+        self._denied_cards = _denied_cards(self._revocation_doc)
 
     @property
     def trust_version(self) -> int:
@@ -280,6 +368,7 @@ class OfflineGate:
                 self._trust_doc = dict(trust_doc)
             if merged is not None:
                 self._revocation_doc = merged
+                self._denied_cards = _denied_cards(merged)
 
     def scan(
         self, text: str, scene: Scene | str | Collection[Scene | str], now: datetime | int
@@ -300,6 +389,49 @@ class OfflineGate:
             )
         result["local_seq"] = seq
         return result
+
+    def tap_card(self, card: Mapping[str, Any], now: datetime | int) -> dict[str, Any]:
+        """A physical card's answer ``{serial, challenge, counter, mac}`` (hex, as the chip gives
+        it) to this gate's challenge, checked by the SAM. Refused (nothing queued) as
+        ``chip.bad_mac``, ``chip.counter_replayed`` (not above the highest counter this gate has
+        seen from the card) or — the card on the revocation list, e.g. transit debt —
+        ``credential.revoked`` with the reason, as the server refuses it online; the answer's
+        counter is spent then too. Accepted: ``{accepted, kind: "card", counter, local_seq}``,
+        and the tap is queued. ``ValueError`` when the gate has no SAM."""
+        if self.sam is None:
+            raise ValueError("this gate has no SAM: it cannot take physical cards")
+        try:
+            serial = str(card["serial"])
+            challenge = bytes.fromhex(str(card["challenge"]))
+            counter = int(card["counter"])
+            mac = bytes.fromhex(str(card["mac"]))
+        except (KeyError, TypeError, ValueError):
+            return {"accepted": False, "code": "chip.bad_mac", "reason": None}
+        if not self.sam.mac_matches(serial, challenge, counter, mac):
+            return {"accepted": False, "code": "chip.bad_mac", "reason": None}
+        tag = self.sam.deny_tag(serial)
+        with self._lock:
+            if counter <= self._chip_counters.get(serial, 0):
+                return {"accepted": False, "code": "chip.counter_replayed", "reason": None}
+            self._chip_counters[serial] = counter
+            reason = self._denied_cards.get(tag)
+            if reason is not None:
+                return {"accepted": False, "code": "credential.revoked", "reason": reason}
+            seq = self._next_seq
+            self._next_seq += 1
+            self._queue.append(
+                {
+                    "local_seq": seq,
+                    "card": {
+                        "serial": serial,
+                        "challenge": challenge.hex(),
+                        "counter": counter,
+                        "mac": mac.hex(),
+                    },
+                    "scanned_at": _iso(to_unix(now)),
+                }
+            )
+        return {"accepted": True, "kind": "card", "counter": counter, "local_seq": seq}
 
     def pending(self) -> list[dict[str, Any]]:
         """Accepted taps not yet acknowledged by the server, oldest first."""

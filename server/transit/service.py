@@ -9,7 +9,10 @@ collects; nothing here moves money).
 
 Online (:func:`record_tap`): one transaction decides, records the credential use, the tap and its
 trip, or refuses with a code and writes nothing. The card row is locked (``SELECT … FOR UPDATE``)
-for the whole use case, so two taps of one card never race on its open trip or its caps.
+for the whole use case, so two taps of one card never race on its open trip or its caps. A card
+whose pseudonym is on the revocation list (e.g. transit ``debt``) is refused by either medium with
+``credential.revoked`` and the listing's reason; a physical card's genuine answer still spends its
+chip counter then (the one thing such a refusal writes).
 
 Offline (:func:`upload_batch`): a gate verified locally and uploads later. Idempotent by batch id
 (the ``transit_tap_batch`` row is inserted first; a concurrent copy waits on its primary key and
@@ -1446,6 +1449,41 @@ def _cards_for_pseudonyms(session: Session, pseudonyms: Iterable[bytes]) -> dict
     return found
 
 
+def _card_pseudonyms() -> dict[int, bytes]:
+    """card id → pseudonym, per app (a card keeps its pseudonym for good; card ids are only
+    unique within one database, so the map lives with the app bound to it)."""
+    found = current_app.extensions.get("ssc.transit.card_pseudonyms")
+    if found is None:
+        found = current_app.extensions.setdefault("ssc.transit.card_pseudonyms", {})
+    return found
+
+
+def _card_listing(session: Session, card_id: int, now: datetime) -> str | None:
+    """Why the card's pseudonym is on the revocation list (transit ``debt``; lost, sealed…), as
+    an online QR tap of the card sees it: the process's cached list (:class:`VerifierCache`, as
+    fresh as ``SSC_VERIFIER_REFRESH_S``), so a physical card and its QR code get the same answer.
+    Costs one primary-key lookup the first time a process sees the card while the list is not
+    empty; None when the card is not listed."""
+    listed = credentials.verifier_cache().get(session, now).revocation_list.pseudonyms
+    if not listed:
+        return None
+    known = _card_pseudonyms()
+    pseudonym = known.get(card_id)
+    if pseudonym is None:
+        found = session.execute(
+            select(CardPseudonym.pseudonym).where(CardPseudonym.card_id == card_id)
+        ).scalar_one_or_none()
+        if found is None:
+            return None  # never had a code nor a listing (a listing creates the pseudonym)
+        pseudonym = bytes(found)
+        if len(known) >= _PSEUDONYM_CACHE_MAX:
+            known.clear()
+        known[card_id] = pseudonym
+    if pseudonym not in listed:
+        return None
+    return listed[pseudonym] or "pseudonym"
+
+
 class _BatchVerifier:
     """The server's trust list with an *empty* revocation list: a batch checks revocation against
     the log as it was at each tap's time instead. Kept per process (certificate cache warm)."""
@@ -1548,6 +1586,10 @@ class _RevocationHistory:
         if state is None or (state[1] is not None and state[1] <= at):
             return None
         return state[0] or kind
+
+    def listed(self, pseudonym: bytes, at: datetime) -> str | None:
+        """The deny reason if the pseudonym was listed at ``at``."""
+        return self._state("pseudonym", pseudonym.hex(), at)
 
     def revoked(self, serial: int, pseudonym: bytes, at: datetime) -> str | None:
         """The deny reason if the serial or the pseudonym was listed at ``at``."""
@@ -1673,7 +1715,8 @@ def record_tap(
     nonce: str | None = None,
 ) -> TapOutcome:
     """Decide an online tap and record it with its trip, in one transaction (committed here);
-    a refusal raises ``DomainError`` and writes nothing. ``nonce``: the signed request's nonce,
+    a refusal raises ``DomainError`` and writes nothing (but a listed card's spent chip counter, see
+    the module docstring). ``nonce``: the signed request's nonce,
     recorded here (``terminal.nonce_reused`` when it was used before); on PostgreSQL a QR tap
     records it in the same statement as the card lock and the credential use.
 
@@ -1846,6 +1889,13 @@ def _record_tap_body(
             now=now,
         )
         card_id = card.id
+        listed = _card_listing(session, card_id, now)
+        if listed is not None:
+            # Refused as a QR code of the card is (one message at the gate). The chip's answer was
+            # genuine: its counter stays spent (committed with the request's nonce), so the same
+            # answer cannot ride after the listing is lifted; no tap, no trip, no credential use.
+            session.commit()
+            raise DomainError("credential.revoked", reason=listed)
         holders = _lock_holders(session, [card_id])
         if tap.kind == "taxi" and (tap.amount_fen or 0) > _card_cap_fen():
             raise DomainError("transit.amount_over_cap", per_use_cap_fen=_card_cap_fen())
@@ -2292,6 +2342,7 @@ def upload_batch(
         raise DomainError("request.idempotency_conflict", "local_seq stored concurrently")
     trips.write(session)
     _advance_chip_counters(session, items)
+    _flag_listed_cards(session, terminal, batch_id, items, now)
 
     for repeat, first in repeats:
         repeat.tap_id, repeat.trip_id = first.tap_id, first.trip_id
@@ -2388,6 +2439,47 @@ def _check_cards(
             states[key] = _state_at(session, holder.card_id, holder.state, item.tapped_at)  # type: ignore[arg-type]
         if states[key] != CardState.ACTIVE:
             item.refuse("card.not_active")
+
+
+def _flag_listed_cards(
+    session: Session, terminal: Terminal, batch_id: str, items: Sequence[_BatchTap], now: datetime
+) -> None:
+    """Card taps a gate accepted although the card's pseudonym was on the revocation list when it
+    was tapped (e.g. transit ``debt``; the gate's list was older than the listing, or it has no
+    SAM to check it): the ride happened, so the tap is recorded and charged like any other, and
+    one audit event per batch (``transit.listed_card_accepted_offline``) names those taps for
+    review. A lost or sealed card never gets here: it was refused by its state at tap time."""
+    physical = [i for i in items if i.result == ACCEPTED and i.medium == "card"]
+    if not physical:
+        return
+    pseudonyms: dict[int, bytes] = {}
+    for chunk in _chunks(sorted({i.card_id for i in physical})):  # type: ignore[type-var]
+        for card_id, pseudonym in session.execute(
+            select(CardPseudonym.card_id, CardPseudonym.pseudonym).where(
+                CardPseudonym.card_id.in_(chunk)
+            )
+        ):
+            pseudonyms[card_id] = bytes(pseudonym)
+    if not pseudonyms:
+        return  # no card here ever had a pseudonym, so none was listed
+    history = _RevocationHistory(session, (), pseudonyms.values())
+    flagged = []
+    for item in physical:
+        pseudonym = pseudonyms.get(item.card_id)  # type: ignore[arg-type]
+        reason = pseudonym and history.listed(pseudonym, item.tapped_at)  # type: ignore[arg-type]
+        if reason:
+            flagged.append({"tap_id": item.tap_id, "card_id": item.card_id, "reason": reason})
+    if flagged:
+        audit.record(
+            session,
+            None,
+            "transit.listed_card_accepted_offline",
+            object_type="transit_tap_batch",
+            object_id=batch_id,
+            now=now,
+            terminal_id=terminal.id,
+            taps=flagged,
+        )
 
 
 def _advance_chip_counters(session: Session, items: Sequence[_BatchTap]) -> None:
