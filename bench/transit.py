@@ -9,6 +9,9 @@ recorded through the batch service.
 
 Goals on the 2-core machine: max_taps_per_s >= 1000, tap_ratio >= 0.4, p99_ms <= 50 at 300/s,
 batch_taps_per_s >= 20000.
+
+Both servers run 4 sync workers (BENCH_TRANSIT_WORKERS); BENCH_TRANSIT_GUNICORN_ARGS adds options
+to both, e.g. "-k gthread --threads 2" (measured: fewer taps/s and a longer p99 than sync workers).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ RATE_SECONDS = int(os.environ.get("BENCH_TRANSIT_RATE_SECONDS", "10"))
 WARMUP_REQUESTS = 450
 BATCH_TAPS = int(os.environ.get("BENCH_TRANSIT_BATCH_TAPS", "100000"))
 WORKERS = int(os.environ.get("BENCH_TRANSIT_WORKERS", "4"))
+# Extra gunicorn options for both servers (the app and the bare ceiling), e.g. a worker class.
+GUNICORN_ARGS = os.environ.get("BENCH_TRANSIT_GUNICORN_ARGS", "").split()
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 
@@ -166,6 +171,7 @@ class Served:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
+                *GUNICORN_ARGS,
                 "--chdir",
                 str(ROOT),
                 target,
