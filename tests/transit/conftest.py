@@ -308,3 +308,28 @@ def count_rows(app, model) -> int:
         n = db.session.execute(select(func.count()).select_from(model)).scalar_one()
         db.session.remove()
     return n
+
+
+def collect(app, trip_id: int, now=None):
+    """Collect one trip's fare through the bank gateway and the ledger (the collector's step)."""
+    from server.clock import utcnow
+    from server.extensions import db
+    from server.transit import payment
+
+    with app.app_context():
+        try:
+            return payment.collect_trip(db.session, trip_id, now or utcnow())
+        finally:
+            db.session.remove()
+
+
+def listing(app, card_id: int) -> str | None:
+    """The reason the card's pseudonym is on the revocation list now, or None."""
+    from server.clock import utcnow
+    from server.credentials import service as credentials
+    from server.extensions import db
+
+    with app.app_context():
+        reason = credentials.pseudonym_listing(db.session, card_id, utcnow())
+        db.session.remove()
+        return reason

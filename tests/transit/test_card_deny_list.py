@@ -18,9 +18,8 @@ from server.extensions import db
 from server.registry import chip
 from server.registry.models import Card
 from server.security.models import AuditEvent
-from server.transit import payment
 from server.transit.models import Tap, Trip
-from tests.transit.conftest import count_rows, terminal_post, trips_of
+from tests.transit.conftest import collect, count_rows, listing, terminal_post, trips_of
 
 
 @pytest.fixture(autouse=True)
@@ -30,21 +29,6 @@ def _books_balance(ledger_balances):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def collect(app, trip_id):
-    with app.app_context():
-        try:
-            return payment.collect_trip(db.session, trip_id, utcnow())
-        finally:
-            db.session.remove()
-
-
-def listing(app, card_id) -> str | None:
-    with app.app_context():
-        reason = credentials.pseudonym_listing(db.session, card_id, utcnow())
-        db.session.remove()
-        return reason
 
 
 def chip_counter(app, card_id) -> int:

@@ -21,7 +21,7 @@ from server.registry.rules import CardAction
 from server.transit import payment
 from server.transit.models import Debt, Trip
 from tests.credentials.conftest import Holder, Phone
-from tests.transit.conftest import Passenger, terminal_post
+from tests.transit.conftest import Passenger, collect, listing, terminal_post
 
 _numbers = itertools.count(1)
 
@@ -33,21 +33,6 @@ def _books_balance(ledger_balances):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def collect(app, trip_id):
-    with app.app_context():
-        try:
-            return payment.collect_trip(db.session, trip_id, utcnow())
-        finally:
-            db.session.remove()
-
-
-def listing(app, card_id) -> str | None:
-    with app.app_context():
-        reason = credentials.pseudonym_listing(db.session, card_id, utcnow())
-        db.session.remove()
-        return reason
 
 
 def pseudonym_hex(app, card_id) -> str:

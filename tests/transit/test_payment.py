@@ -20,20 +20,13 @@ from server.registry.rules import CardAction
 from server.security.models import AuditEvent
 from server.transit import payment
 from server.transit.models import Debt, Trip
+from tests.transit.conftest import collect
 
 
 @pytest.fixture(autouse=True)
 def _books_balance(ledger_balances):
     yield
     ledger_balances()
-
-
-def collect(app, trip_id, now=None):
-    with app.app_context():
-        try:
-            return payment.collect_trip(db.session, trip_id, now or utcnow())
-        finally:
-            db.session.remove()
 
 
 def trip_row(app, trip_id) -> Trip:
