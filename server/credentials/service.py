@@ -485,6 +485,26 @@ def on_card_replaced(
     return held
 
 
+def on_card_serial_assigned(session: Session, card: Card, now: datetime) -> None:
+    """A card listed before it had a serial (a replacement listed for its holder's debt while at
+    the factory) gets one: the listing is logged again, so a delta carries the card's deny tag
+    (``add.cards``) and a gate that only fetches deltas refuses the new plastic too. Called inside
+    the registry's transaction."""
+    row = session.get(CardPseudonym, card.id)
+    if row is None:
+        return
+    last = session.execute(
+        select(RevocationEvent)
+        .where(RevocationEvent.kind == "pseudonym", RevocationEvent.value == row.pseudonym.hex())
+        .order_by(RevocationEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None or last.op != "add" or (last.expires_at and last.expires_at <= now):
+        return
+    _log(session, "add", "pseudonym", last.value, last.reason, last.expires_at, now)
+    session.flush()
+
+
 def pseudonym_listing(session: Session, card_id: int, now: datetime) -> str | None:
     """Why the card's pseudonym is on the revocation list now (its latest event), or None."""
     row = session.get(CardPseudonym, card_id)

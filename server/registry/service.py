@@ -464,8 +464,15 @@ def produce_card(
     _transition(session, actor, card, CardAction.PRODUCE, now, None)
     card.serial = serial
     _flush_card(session)
+    _serial_assigned(session, card, now)
     session.commit()
     return card
+
+
+def _serial_assigned(session: Session, card: Card, now: datetime) -> None:
+    from server.credentials.service import on_card_serial_assigned
+
+    on_card_serial_assigned(session, card, now)
 
 
 def issue_card(session: Session, actor: Actor, card_id: int, now: datetime) -> Card:
@@ -503,6 +510,7 @@ def issue_card_on_site(
     _transition(session, actor, card, CardAction.PRODUCE, now, "on-site issuance")
     card.serial = serial
     _flush_card(session)  # a serial taken concurrently: card.serial_taken, nothing written
+    _serial_assigned(session, card, now)
     _transition(session, actor, card, CardAction.ISSUE, now, "on-site issuance")
     card.issued_on = local_date(now)
     card.expires_on = expiry_date(card.issued_on, current_app.config["SSC_CARD_VALIDITY_YEARS"])

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from server.clock import utcnow
 from server.credentials import service as credentials
 from server.extensions import db
+from server.registry import chip
 from server.registry import service as registry
 from server.registry.demo import demo_bank_account
 from server.registry.models import Card
@@ -254,6 +255,32 @@ def test_a_replacement_from_the_card_factory_is_listed_from_its_application(
         )
         db.session.remove()
     hand_over(app, branch, new_id)
+    assert listing(app, new_id) == "debt"
+
+
+def test_a_delta_after_the_factory_made_a_listed_card_carries_its_tag(
+    app, client, branch, city_admin, holder, bank_account, make_trip, make_transit_terminal
+):
+    bus = make_transit_terminal("bus_validator", "gz-bus", None)
+    run_into_debt(app, holder.card_id, bank_account, make_trip, fares=(3000, 2500))
+    new_id, _, _ = replace(app, client, branch, holder.card_id, instant=False)
+    before = revocation_version(app)  # a delta-only gate is up to date here: no serial yet
+
+    with app.app_context():
+        registry.produce_card(
+            db.session,
+            city_admin.actor,
+            new_id,
+            serial="F10000002",
+            bank_account_number=demo_bank_account(8002),
+            now=utcnow(),
+        )
+        db.session.remove()
+
+    delta = revocations(client, bus, since=before)
+    tag = chip.deny_tag(app.extensions["ssc.keyring"].card_master, "F10000002")
+    assert {"pseudonym": pseudonym_hex(app, new_id), "reason": "debt"} in delta["add"]["pseudonyms"]
+    assert tag in {entry["card"] for entry in delta["add"]["cards"]}
     assert listing(app, new_id) == "debt"
 
 
