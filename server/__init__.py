@@ -119,13 +119,26 @@ def _init_request_hooks(app: Flask) -> None:
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": _loggable_path(),
                 "status": response.status_code,
                 "ms": round(elapsed_ms, 2),
                 "actor": g.get("actor_label"),
             },
         )
         return response
+
+
+# Path segments that work as bearer handles (whoever holds one may continue a flow): logged as
+# their name, never their value.
+_SECRET_VIEW_ARGS = frozenset({"activation_id"})
+
+
+def _loggable_path() -> str:
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if name in _SECRET_VIEW_ARGS and isinstance(value, str) and value:
+            path = path.replace(value, f"<{name}>")
+    return path
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -4,6 +4,7 @@ on any of them."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -365,3 +366,15 @@ def test_an_activation_belongs_to_its_kiosk(app, client, kiosk, make_kiosk, make
     assert response.status_code == 404
     assert code_of(response) == "activation.unknown"
     assert code_of(identity(client, kiosk, "nope", holder.id_number[-6:])) == "activation.unknown"
+
+
+def test_the_activation_handle_never_reaches_the_access_log(client, kiosk, make_card, caplog):
+    holder = make_card("issued")
+    body = started(client, kiosk, holder)
+    caplog.set_level(logging.INFO, logger="server.access")
+
+    identity(client, kiosk, body["activation_id"], holder.id_number[-6:])
+
+    paths = [r.path for r in caplog.records if r.name == "server.access"]
+    assert "/terminal/v1/activations/<activation_id>/identity" in paths
+    assert not any(body["activation_id"] in path for path in paths)
