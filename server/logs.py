@@ -72,3 +72,15 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     handler.addFilter(RedactPersonalData())
     logger.addHandler(handler)
     logger.propagate = True
+    # The development server's own request line repeats the access log with the raw path (which
+    # may hold a flow handle); ``server.access`` already records every request, so drop it.
+    dev_server = logging.getLogger("werkzeug")
+    if not any(isinstance(f, DropDevServerRequestLines) for f in dev_server.filters):
+        dev_server.addFilter(DropDevServerRequestLines())
+
+
+class DropDevServerRequestLines(logging.Filter):
+    """Drops werkzeug's ``"GET /path HTTP/1.1" 200 -`` lines; keeps its start-up and error lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and '] "%s" %s %s' in record.msg)

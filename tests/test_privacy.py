@@ -54,3 +54,24 @@ def test_the_log_filter_masks_numbers_that_slip_through():
     )
     assert redact("ref 2026112900001234") == "ref [REDACTED]"  # any 16+ digit run is masked
     assert redact("request 12345 ok") == "request 12345 ok"
+
+
+def test_the_development_server_request_line_is_dropped_not_its_start_up_lines(app):
+    from server.logs import DropDevServerRequestLines
+
+    dev_server = logging.getLogger("werkzeug")
+    assert any(isinstance(f, DropDevServerRequestLines) for f in dev_server.filters)
+    request_line = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '127.0.0.1 - - [29/Nov/2026 03:44:18] "%s" %s %s\n',
+        ("POST /terminal/v1/activations/handle/identity HTTP/1.1", "200", "-"),
+        None,
+    )
+    start_up = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, " * Running on %s", ("http://127.0.0.1",), None
+    )
+    assert not dev_server.filter(request_line)
+    assert dev_server.filter(start_up)
