@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Final
 
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select
@@ -453,7 +454,14 @@ class EntryDecision:
     at: datetime
 
 
-def _card_by_qr(session: Session, terminal: Terminal, entrance: Entrance, text: str, now: datetime):
+def _card_by_qr(
+    session: Session,
+    terminal: Terminal,
+    entrance: Entrance,
+    text: str,
+    now: datetime,
+    seen: dict[str, int],
+):
     scene = KIND_SCENE[EntranceKind(entrance.kind)]
     if not scene_allowed(terminal.kind, scene):
         raise DomainError("terminal.scene_not_allowed", scene=scene.name.lower())
@@ -466,6 +474,7 @@ def _card_by_qr(session: Session, terminal: Terminal, entrance: Entrance, text: 
     if card_id is None:
         raise DomainError("entry.no_card")
     card = session.execute(select(Card).where(Card.id == card_id).with_for_update()).scalar_one()
+    seen["card_id"] = card.id  # a verified code: a refusal from here on is recorded against it
     if card.state != CardState.ACTIVE:
         raise DomainError("card.not_active", state=card.state)
     inserted = credentials.insert_use(
@@ -511,6 +520,10 @@ def _record(
     return record
 
 
+# Card-tap refusals raised only after the card's MAC checked out.
+_GENUINE_CARD_REFUSALS: Final = frozenset({"card.not_active", "chip.counter_replayed"})
+
+
 def decide_entry(
     session: Session,
     terminal: Terminal,
@@ -529,6 +542,7 @@ def decide_entry(
     medium = "card" if tap is not None else "qr"
     entrance_id: int | None = None
     card_id: int | None = None
+    seen: dict[str, int] = {}
     try:
         challenge = None
         if tap is not None:  # used up first (committed): a replayed request finds it used
@@ -566,7 +580,7 @@ def decide_entry(
                 now=now,
             )
         else:
-            card = _card_by_qr(session, terminal, entrance, qr_text or "", now)
+            card = _card_by_qr(session, terminal, entrance, qr_text or "", now, seen)
         card_id = card.id
         person = session.get(Person, card.person_id)
         context = EntryContext(entrance, terminal, card, person, medium, now)
@@ -598,6 +612,14 @@ def decide_entry(
         return EntryDecision(record.id, entrance, masked, greeting_zh, greeting_en, now)
     except DomainError as exc:
         session.rollback()
+        if card_id is None:
+            card_id = seen.get("card_id")
+        if card_id is None and tap is not None and exc.code in _GENUINE_CARD_REFUSALS:
+            # The card's MAC was right (a clone holds the real key): the record names the card,
+            # so staff can see which card was refused for its state or as a clone.
+            card_id = session.execute(
+                select(Card.id).where(Card.serial == tap.serial)
+            ).scalar_one_or_none()
         _record(
             session,
             entrance_id=entrance_id,

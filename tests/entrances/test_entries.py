@@ -68,6 +68,7 @@ def test_a_card_that_is_not_active_is_denied_and_recorded(
     assert response.get_json()["state"] == state
     [record] = records(app)
     assert (record.decision, record.code) == ("denied", "card.not_active")
+    assert record.card_id == holder.card_id  # the MAC was right: staff can see which card
     assert card_row(app, holder.card_id).chip_counter == 0
 
 
@@ -79,7 +80,10 @@ def test_a_cloned_card_is_denied(app, client, kiosk, make_card, make_entrance, m
     body = {"entrance": "GDMUSEUM-MAIN", "card": tap(client, kiosk, clone)}
     response = post(client, kiosk, "/entries", body)
     assert code_of(response) == "chip.counter_replayed"
-    assert [r.code for r in records(app)] == [None, "chip.counter_replayed"]
+    assert [(r.code, r.card_id) for r in records(app)] == [
+        (None, holder.card_id),
+        ("chip.counter_replayed", holder.card_id),  # the cloned card is named for investigation
+    ]
 
 
 def test_an_unknown_card_is_denied(app, client, kiosk, make_entrance, master):
@@ -158,6 +162,10 @@ def test_a_qr_code_with_the_venue_scene_enters_the_museum(
     assert [(r.medium, r.card_id) for r in records(app)] == [("qr", passenger.card_id)]
     again = post(client, kiosk, "/entries", {"entrance": "GDMUSEUM-MAIN", "code": code})
     assert code_of(again) == "credential.replayed"
+    assert (records(app)[-1].code, records(app)[-1].card_id) == (
+        "credential.replayed",
+        passenger.card_id,
+    )
 
 
 def test_a_transit_code_is_not_a_museum_ticket(app, client, kiosk, make_entrance, make_passenger):

@@ -56,7 +56,7 @@ def test_todays_entries_with_masked_names_and_no_id_numbers(
         for e in body["items"]
     ] == [
         ("allowed", None, "card", kiosk.code, "王*芳"),
-        ("denied", "card.not_active", "card", kiosk.code, None),  # refused before it was known
+        ("denied", "card.not_active", "card", kiosk.code, "陈*文"),  # a genuine card, refused
     ]
     assert body["items"][0]["local_time"].endswith("+08:00")
     assert body["has_more"] is False
