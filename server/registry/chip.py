@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from server.errors import DomainError
-
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from server.registry.models import Card
 
 KEY_DOMAIN: Final = b"SSC-CARD-KEY/v1"
 AUTH_DOMAIN: Final = b"SSC-CARD-AUTH/v1"
 DENY_DOMAIN: Final = b"SSC-CARD-DENY/v1"
+DENY_TAG_LEN: Final = 16
 CHALLENGE_LEN: Final = 8
 MAC_LEN: Final = 8
 COUNTER_MAX: Final = 0xFFFF_FFFF
@@ -78,7 +76,8 @@ def deny_tag(master: bytes, serial: str) -> str:
     card's own key. The list is public to every terminal, so it never names a serial; only a
     holder of the master key (the server, a gate's SAM) can link a tag to a card — a SAM computes
     the tag of a tapped card and looks it up."""
-    return hmac.new(_cached_key(master, serial), DENY_DOMAIN, hashlib.sha256).digest()[:16].hex()
+    tag = hmac.new(_cached_key(master, serial), DENY_DOMAIN, hashlib.sha256).digest()
+    return tag[:DENY_TAG_LEN].hex()
 
 
 def new_challenge() -> bytes:
@@ -146,6 +145,9 @@ def authenticate_card_tap(
 
     The challenge may be the terminal's own (transit) or one the server issued and has already
     consumed (:mod:`server.kiosk.service`, ``POST /terminal/v1/card-challenges``)."""
+    from sqlalchemy import select
+
+    from server.errors import DomainError
     from server.registry.models import Card
     from server.registry.rules import CardState
 

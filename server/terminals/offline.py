@@ -1,7 +1,8 @@
 """What an offline terminal runs: lists from the downloaded documents, delta merging, and a gate
 that verifies locally and queues accepted taps for upload.
 
-No Flask, no database (standard library and :mod:`server.credentials` only): a metro gate or a bus
+No Flask, no database (standard library, :mod:`server.credentials` and the pure card functions
+of :mod:`server.registry.chip`): a metro gate or a bus
 validator runs this with the documents it downloaded from ``/terminal/v1/trust-list`` and
 ``/terminal/v1/revocation-list``. Time is passed in.
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import threading
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from server.credentials.verifier import (
     TrustList,
     Verifier,
 )
+from server.registry import chip
 
 __all__ = [
     "OfflineGate",
@@ -54,36 +54,22 @@ __all__ = [
 ]
 
 
-# --- the SAM: physical cards (the formulas of server.registry.chip, standard library only) -------
-
-_KEY_DOMAIN = b"SSC-CARD-KEY/v1"
-_AUTH_DOMAIN = b"SSC-CARD-AUTH/v1"
-_DENY_DOMAIN = b"SSC-CARD-DENY/v1"
-_TAG_LEN = 16
+# --- the SAM: physical cards ------------------------------------------------------------------
 
 
 class Sam:
     """A gate's secure access module: holds the card master key, checks a card's answer to the
-    gate's challenge and computes the card's deny tag (its name on the revocation list)."""
+    gate's challenge and computes the card's deny tag (its name on the revocation list), with the
+    pure card functions of :mod:`server.registry.chip`."""
 
     def __init__(self, master: bytes) -> None:
         self._master = bytes(master)
 
-    def _key(self, serial: str) -> bytes:
-        return hmac.new(self._master, _KEY_DOMAIN + serial.encode("ascii"), hashlib.sha256).digest()
-
     def mac_matches(self, serial: str, challenge: bytes, counter: int, mac: bytes) -> bool:
-        if len(challenge) != 8 or len(mac) != 8 or not 0 <= counter <= 0xFFFF_FFFF:
-            return False
-        try:
-            key = self._key(serial)
-        except UnicodeEncodeError:
-            return False
-        message = _AUTH_DOMAIN + challenge + counter.to_bytes(4, "big")
-        return hmac.compare_digest(hmac.new(key, message, hashlib.sha256).digest()[:8], mac)
+        return chip.mac_matches(self._master, serial, challenge, counter, mac)
 
     def deny_tag(self, serial: str) -> str:
-        return hmac.new(self._key(serial), _DENY_DOMAIN, hashlib.sha256).digest()[:_TAG_LEN].hex()
+        return chip.deny_tag(self._master, serial)
 
 
 # --- documents → lists -------------------------------------------------------------------------
@@ -131,8 +117,8 @@ def _card_tag(value: object) -> str:
         raw = bytes.fromhex(text)
     except ValueError:
         raise ValueError(f"bad card tag {value!r}") from None
-    if len(raw) != _TAG_LEN:
-        raise ValueError(f"card tag must be {_TAG_LEN} bytes")
+    if len(raw) != chip.DENY_TAG_LEN:
+        raise ValueError(f"card tag must be {chip.DENY_TAG_LEN} bytes")
     return raw.hex()
 
 
