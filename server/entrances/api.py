@@ -330,26 +330,22 @@ class SummaryOut(OutSchema):
     errors=("entrance.not_found", "auth.out_of_scope"),
 )
 def entries_summary(entrance_id: int, query: SummaryQuery):
-    entrance, days = service.entries_summary(
+    summary = service.entries_summary(
         db.session, current_actor(), entrance_id, first=query.from_, last=query.to
     )
-    totals: dict[str, int] = {}
-    for day in days:
-        for code, n in day.denied_by_code.items():
-            totals[code] = totals.get(code, 0) + n
     return SummaryOut(
-        entrance_code=entrance.code,
+        entrance_code=summary.entrance.code,
         from_=query.from_,
         to=query.to,
         days=[
             DaySummaryOut(
                 date=d.day, allowed=d.allowed, denied=d.denied, denied_by_code=d.denied_by_code
             )
-            for d in days
+            for d in summary.days
         ],
-        allowed=sum(d.allowed for d in days),
-        denied=sum(d.denied for d in days),
-        denied_by_code=dict(sorted(totals.items())),
+        allowed=summary.total.allowed,
+        denied=summary.total.denied,
+        denied_by_code=summary.total.denied_by_code,
     )
 
 

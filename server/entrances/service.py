@@ -404,9 +404,27 @@ class DaySummary:
     denied_by_code: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EntriesSummary:
+    entrance: Entrance
+    days: list[DaySummary]
+    total: DaySummary  # the whole range (its ``day`` is the first)
+
+
+def _sum_days(first: date, days: list[DaySummary]) -> DaySummary:
+    total = DaySummary(first)
+    for day in days:
+        total.allowed += day.allowed
+        total.denied += day.denied
+        for code, n in day.denied_by_code.items():
+            total.denied_by_code[code] = total.denied_by_code.get(code, 0) + n
+    total.denied_by_code = dict(sorted(total.denied_by_code.items()))
+    return total
+
+
 def entries_summary(
     session: Session, actor: Actor, entrance_id: int, *, first: date, last: date
-) -> tuple[Entrance, list[DaySummary]]:
+) -> EntriesSummary:
     """Allowed and denied entries per Asia/Shanghai day from ``first`` to ``last`` (both
     included; every day listed, zeros too), denials counted by code: the monthly pilot report."""
     problems = summary_range_problems(first, last)
@@ -438,7 +456,7 @@ def entries_summary(
                 summary.denied_by_code[key] = summary.denied_by_code.get(key, 0) + n
         summary.denied_by_code = dict(sorted(summary.denied_by_code.items()))
         days.append(summary)
-    return entrance, days
+    return EntriesSummary(entrance, days, _sum_days(first, days))
 
 
 # --- terminals: entry decisions ------------------------------------------------------------------
