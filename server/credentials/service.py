@@ -621,6 +621,15 @@ def _card_entries(session: Session, pseudonyms: list[str]) -> list[dict[str, str
     return sorted(entries, key=lambda e: e["card"])
 
 
+def _additions(session: Session, serials: dict[str, str], pseudonyms: dict[str, str]) -> dict:
+    """A list document's ``add`` part from value → reason maps."""
+    return {
+        "serials": [{"serial": v, "reason": r} for v, r in sorted(serials.items())],
+        "pseudonyms": [{"pseudonym": v, "reason": r} for v, r in sorted(pseudonyms.items())],
+        "cards": _card_entries(session, sorted(pseudonyms)),
+    }
+
+
 def revocation_list_document(session: Session, since: int | None, now: datetime) -> dict:
     """The revocation list for terminals: the whole live list, or a delta since ``since``.
     ``add.cards`` tags the physical cards of the pseudonyms added (see :func:`_card_entries`)."""
@@ -642,11 +651,7 @@ def revocation_list_document(session: Session, since: int | None, now: datetime)
             "version": version,
             "since": since,
             "full": False,
-            "add": {
-                "serials": [{"serial": v, "reason": r} for v, r in sorted(add_s.items())],
-                "pseudonyms": [{"pseudonym": v, "reason": r} for v, r in sorted(add_p.items())],
-                "cards": _card_entries(session, sorted(add_p)),
-            },
+            "add": _additions(session, add_s, add_p),
             "remove": {"serials": sorted(remove_s), "pseudonyms": sorted(remove_p)},
         }
     state = _RevocationState()
@@ -656,11 +661,7 @@ def revocation_list_document(session: Session, since: int | None, now: datetime)
         "version": version,
         "since": None,
         "full": True,
-        "add": {
-            "serials": [{"serial": v, "reason": r} for v, r in sorted(serials.items())],
-            "pseudonyms": [{"pseudonym": v, "reason": r} for v, r in sorted(pseudonyms.items())],
-            "cards": _card_entries(session, sorted(pseudonyms)),
-        },
+        "add": _additions(session, serials, pseudonyms),
         "remove": {"serials": [], "pseudonyms": []},
     }
 
