@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import Config, TestingConfig, load_env
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
         )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoCookieSessions()
 
     from server.logs import configure_logging
 
@@ -54,6 +56,19 @@ def create_app(config: Mapping[str, Any] | str | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     return app
+
+
+class _NoCookieSessions(SessionInterface):
+    """No cookie sessions: every caller authenticates each request by a header (staff and phone
+    bearer tokens, terminal signatures), so nothing reads a session cookie or sets one. Flask's
+    default would still build a signing serializer and parse cookies on every request; here
+    ``flask.session`` is Flask's null session, which refuses writes."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
 
 
 def _init_secrets(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from server import create_app
 from server.apidoc import _RULE_ARG
 
@@ -37,6 +39,21 @@ def test_request_ids_are_echoed_or_made(client):
     assert given.headers["X-Request-Id"] == "abc12345-req"
     made = client.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
     assert len(made.headers["X-Request-Id"]) == 32
+
+
+def test_no_cookie_session_is_read_or_written(app, client):
+    """Callers authenticate by header; a cookie session would only cost work on every request."""
+    import flask
+
+    client.set_cookie("session", "eyJ4IjoxfQ.forged.cookie")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    with app.test_request_context("/healthz", headers={"Cookie": "session=anything"}):
+        app.preprocess_request()
+        assert isinstance(flask.session, flask.sessions.NullSession)
+        with pytest.raises(RuntimeError):
+            flask.session["staff"] = 1
 
 
 def test_unknown_route_is_problem_json(client):

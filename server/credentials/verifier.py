@@ -6,7 +6,11 @@ flag), a :class:`RevocationList` (certificate serials, card pseudonyms) and a :c
 :data:`REFUSAL_CODES`. Checks run cheapest first; the replay cache is written only after every other
 check has passed, so a refused code records nothing.
 
-Standard library and ``cryptography`` only; time is passed in as ``now``.
+Standard library, ``cryptography`` (key objects given by callers) and PyNaCl, whose libsodium checks
+an Ed25519 signature in about half the time of OpenSSL's (measured: 38 µs against 79 µs per check
+here; a gate or the batch upload checks one per tap). libsodium is the stricter of the two: it also
+refuses small-order public keys and non-canonical points, which no honest phone produces. Time is
+passed in as ``now``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final, Literal, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from .codec import (
     _PRES_FIELDS,
@@ -76,11 +81,12 @@ class Refused(CredentialError):
         self.reason = reason
 
 
-def _verify_ed25519(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    """The one place a signature is checked (tests count calls to it)."""
+def _verify_ed25519(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """The one place a signature is checked (tests count calls to it). ``public_key``: 32 raw
+    bytes; ``signature``: 64 bytes (both lengths are fixed by the code's layout)."""
     try:
-        public_key.verify(signature, message)
-    except InvalidSignature:
+        crypto_sign_open(signature + message, public_key)
+    except (BadSignatureError, ValueError):  # ValueError: a key libsodium cannot use
         return False
     return True
 
@@ -98,7 +104,6 @@ class TrustedKey:
     not_before: int
     not_after: int
     revoked: bool = False
-    key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kid = self.kid
@@ -110,7 +115,6 @@ class TrustedKey:
             raise ValueError("public_key must be 32 raw bytes")
         if self.not_after < self.not_before:
             raise ValueError("not_after before not_before")
-        object.__setattr__(self, "key", Ed25519PublicKey.from_public_bytes(self.public_key))
 
     def covers(self, start: int, end: int) -> bool:
         return not self.revoked and self.not_before <= start and end <= self.not_after
@@ -301,7 +305,7 @@ class Verifier:
         # certificate bytes -> (parsed certificate, device public key), for certificates whose
         # issuer signature checked out under the current trust list (cleared when it changes).
         # Keyed by the exact bytes: a tampered certificate reusing a cached serial misses.
-        self._cert_cache: OrderedDict[bytes, tuple[Certificate, Ed25519PublicKey]] = OrderedDict()
+        self._cert_cache: OrderedDict[bytes, tuple[Certificate, bytes]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -328,14 +332,14 @@ class Verifier:
 
     # -- cache
 
-    def _cached(self, cert_bytes: bytes) -> tuple[Certificate, Ed25519PublicKey] | None:
+    def _cached(self, cert_bytes: bytes) -> tuple[Certificate, bytes] | None:
         with self._cache_lock:
             entry = self._cert_cache.get(cert_bytes)
             if entry is not None:
                 self._cert_cache.move_to_end(cert_bytes)
             return entry
 
-    def _remember(self, cert_bytes: bytes, cert: Certificate, device_key: Ed25519PublicKey) -> None:
+    def _remember(self, cert_bytes: bytes, cert: Certificate, device_key: bytes) -> None:
         if self.cert_cache_size == 0:
             return
         with self._cache_lock:
@@ -428,12 +432,10 @@ class Verifier:
             raise Refused("wrong_scene")
 
         if device_key is None:
-            if not _verify_ed25519(issuer.key, cert.issuer_signature, cert.signature_input()):
+            signed = cert.signature_input()
+            if not _verify_ed25519(issuer.public_key, cert.issuer_signature, signed):
                 raise Refused("bad_issuer_signature")
-            try:
-                device_key = Ed25519PublicKey.from_public_bytes(cert.device_public_key)
-            except ValueError:  # pragma: no cover - any 32 bytes load
-                raise Refused("bad_device_signature") from None
+            device_key = cert.device_public_key
             self._remember(cert_bytes, cert, device_key)
         message = PRESENTATION_DOMAIN + raw[:signed_part]
         if not _verify_ed25519(device_key, device_signature, message):
@@ -475,7 +477,7 @@ class Verifier:
             raise Refused("expired")
         if code.scene not in scenes:
             raise Refused("wrong_scene")
-        if not _verify_ed25519(issuer.key, code.signature, code.signature_input()):
+        if not _verify_ed25519(issuer.public_key, code.signature, code.signature_input()):
             raise Refused("bad_issuer_signature")
         return Accepted(
             kind="server",

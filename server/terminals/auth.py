@@ -71,14 +71,16 @@ def require_terminal(
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
             now = utcnow()
+            req = request._get_current_object()  # one proxy lookup instead of a dozen
+            headers = req.headers
             try:
                 terminal = service.authenticate_request(
                     db.session,
-                    headers={name: request.headers.get(name) for name in SIGNED_HEADERS},
-                    method=request.method,
-                    path=request.script_root + request.path,
-                    query=request.query_string.decode("latin-1"),
-                    body=request.get_data(cache=True),
+                    headers={name: headers.get(name) for name in SIGNED_HEADERS},
+                    method=req.method,
+                    path=req.script_root + req.path,
+                    query=req.query_string.decode("latin-1"),
+                    body=req.get_data(cache=True),
                     now=now,
                     clock_skew_s=clock_skew_s(),
                     scenes=scenes,
@@ -89,14 +91,15 @@ def require_terminal(
                 # The code only: the headers are not secret, but there is nothing to add.
                 log.warning(
                     "terminal request refused",
-                    extra={"code": exc.code, "terminal": request.headers.get(HEADER_TERMINAL)},
+                    extra={"code": exc.code, "terminal": headers.get(HEADER_TERMINAL)},
                 )
                 raise
-            g.terminal = terminal
-            g.actor = service.terminal_actor(terminal)
-            g.actor_label = g.actor.label
+            flask_g = g._get_current_object()
+            flask_g.terminal = terminal
+            flask_g.actor = service.terminal_actor(terminal)
+            flask_g.actor_label = flask_g.actor.label
             if defer_nonce:
-                g.terminal_nonce = request.headers.get(HEADER_NONCE)
+                flask_g.terminal_nonce = headers.get(HEADER_NONCE)
             result = view(*args, **kwargs)
             if defer_nonce and g.pop("terminal_nonce", None) is not None:
                 # A view that defers the nonce must record it in its own first statement; one

@@ -233,6 +233,15 @@ class FareTable:
                 index.setdefault(key, []).append(rule)
         return {k: tuple(v) for k, v in index.items()}
 
+    @cached_property
+    def concessions_by_city(self) -> Mapping[str, tuple[ConcessionPolicy, ...]]:
+        """Concession policies by the city they are for, in policy id order (ties in the discount
+        go to the first policy id); built once per table."""
+        index: dict[str, list[ConcessionPolicy]] = {}
+        for policy in sorted(self.concessions, key=lambda p: p.policy_id):
+            index.setdefault(policy.city_code, []).append(policy)
+        return {k: tuple(v) for k, v in index.items()}
+
     def fare_range(self, network_id: str) -> tuple[int, int] | None:
         """(minimum, maximum) fare of a network in fen, from its leg rules or duration fare."""
         amounts = [r.amount_fen for r in self.leg_rules.get(network_id, ()) if r.amount_fen >= 0]

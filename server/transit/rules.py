@@ -23,7 +23,6 @@ the half fen: half of ¥13.05 is a discount of 653 fen and a charge of 652.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
 
@@ -304,7 +303,7 @@ def _concession(
     if not rider.categories:  # every policy is for a rider category: none can apply
         return 0, None
     best: tuple[int, ConcessionPolicy] | None = None
-    for policy in _sorted_policies(table.concessions):
+    for policy in table.concessions_by_city.get(leg.city_code, ()):
         if not policy_applies(policy, leg, rider, on):
             continue
         discount = base if policy.discount == "free" else percent_of(base, policy.percent_off or 0)
@@ -313,10 +312,6 @@ def _concession(
     if best is None:
         return 0, None
     return best
-
-
-def _sorted_policies(policies: Iterable[ConcessionPolicy]) -> list[ConcessionPolicy]:
-    return sorted(policies, key=lambda p: p.policy_id)  # ties go to the first policy id
 
 
 # --- 3. transfer -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+import orjson
 from flask import current_app
 from sqlalchemy import (
     Integer,
@@ -1327,14 +1329,10 @@ def _day(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
 def _json(value: Any) -> str:
-    return json.dumps(value, default=_json_value, separators=(",", ":"))
+    """Compact JSON for a ``::jsonb`` parameter (orjson writes datetimes and dates in ISO 8601, as
+    ``isoformat`` does, about ten times faster than the standard library)."""
+    return orjson.dumps(value).decode()
 
 
 @dataclass(slots=True)
@@ -1732,11 +1730,15 @@ def record_tap(
     return _record_tap(session, terminal, tap, now, clock_skew_s, nonce, trust_cache=False)
 
 
+_FAST_JSON: weakref.WeakSet = weakref.WeakSet()  # psycopg connections parsing JSON with orjson
+
+
 class _DriverConnection:
     """The online QR tap's own pooled psycopg connection on PostgreSQL (not the session's: the
     session's per-statement and per-transaction work costs more than the tap's statements take in
     the database). Checked out when first used; :meth:`close` returns it to the pool, which rolls
-    back whatever was not committed."""
+    back whatever was not committed. Each connection parses JSON with orjson (the card's history
+    arrives as JSON arrays)."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
@@ -1745,6 +1747,12 @@ class _DriverConnection:
     def get(self) -> Any:
         if self._pooled is None:
             self._pooled = self._engine.raw_connection()
+            raw = self._pooled.driver_connection
+            if raw not in _FAST_JSON:
+                from psycopg.types.json import set_json_loads
+
+                set_json_loads(orjson.loads, raw)
+                _FAST_JSON.add(raw)
         return self._pooled.driver_connection
 
     def close(self) -> None:
