@@ -10,6 +10,7 @@ Standard library only: terminals run this offline.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 __all__ = ["ALPHABET", "b45decode", "b45encode", "encoded_length"]
@@ -49,13 +50,24 @@ def b45encode(data: bytes | bytearray | memoryview) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _digit_masks(triples: int) -> tuple[int, int, int]:
+    """Masks of the first, second and third byte of every 3-byte slot (one set per length)."""
+    return tuple(  # type: ignore[return-value]
+        int.from_bytes(pattern * triples, "big")
+        for pattern in (b"\xff\0\0", b"\0\xff\0", b"\0\0\xff")
+    )
+
+
 def b45decode(text: str) -> bytes:
     """Decode Base45 text strictly; raise :class:`ValueError` on anything invalid.
 
-    The triples are decoded together with big-integer arithmetic: the three digit positions are
-    spread into 24-bit slots of three integers, combined as ``d0 + 45*d1 + 2025*d2`` (a slot
-    never exceeds 91,124, so no carry crosses slots), and split back into bytes. Every step runs
-    in C, several times faster than a loop over the triples.
+    The triples are decoded together with big-integer arithmetic: the digit values, read as one
+    big-endian integer, put each triple in a 24-bit slot (``d0 d1 d2``, a byte each); masking out
+    each digit position, shifting it to the slot's low byte and combining ``d0 + 45*d1 +
+    2025*d2`` gives every triple's value in its slot (at most 91,124, so no carry crosses slots),
+    and the slots' low two bytes are the output. Every step runs in C, several times faster than a
+    loop over the triples.
     """
     if not isinstance(text, str):
         raise ValueError("Base45 input must be str")
@@ -72,13 +84,12 @@ def b45decode(text: str) -> bytes:
     end = triples * 3
     out = bytearray()
     if triples:
-        slots = []
-        for digit in range(3):
-            spread = bytearray(end)
-            spread[2::3] = values[digit:end:3]
-            slots.append(int.from_bytes(spread, "big"))
-        combined = (slots[0] + 45 * slots[1] + 2025 * slots[2]).to_bytes(end, "big")
-        if any(combined[0::3]):  # a slot's high byte is set: the triple is worth > 65535
+        first, second, third = _digit_masks(triples)
+        digits = int.from_bytes(values[:end], "big")
+        combined = (
+            ((digits & first) >> 16) + 45 * ((digits & second) >> 8) + 2025 * (digits & third)
+        ).to_bytes(end, "big")
+        if combined[0::3].count(0) != triples:  # a high byte is set: the triple is > 65535
             raise ValueError("Base45 triple out of range")
         out = bytearray(2 * triples)
         out[0::2] = combined[1::3]

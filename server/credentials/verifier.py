@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Final, Literal, NamedTuple, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.bindings import crypto_sign_open
@@ -68,6 +68,9 @@ REFUSAL_CODES: Final = (
 )
 
 SERVER_CODE_COUNTER: Final = 0  # replay key of a server code is (serial, 0)
+
+
+_SCENES: Final = MappingProxyType({s.value: s for s in Scene})  # Scene(v) without enum lookup
 
 
 class Refused(CredentialError):
@@ -259,10 +262,11 @@ class MemoryReplayCache:
 # --------------------------------------------------------------------------- verifier
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """What a terminal learns from an accepted code. ``(serial, counter)`` is the replay key;
-    ``expires_at`` is when the code stops being acceptable (the replay record may go then)."""
+    ``expires_at`` is when the code stops being acceptable (the replay record may go then).
+    A named tuple rather than a frozen dataclass: one is made per tap, and a frozen dataclass
+    costs ~1.5 µs more to build (a tenth of the verifier's own work beside the signature check)."""
 
     kind: Literal["device", "server"]
     kid: int
@@ -406,10 +410,9 @@ class Verifier:
             # Warm path: the certificate was parsed and its issuer signature checked before.
             cert, device_key = cached
         scene_value, generated_at, counter = _PRES_FIELDS.unpack_from(raw, CERTIFICATE_LEN)
-        try:
-            scene = Scene(scene_value)
-        except ValueError:
-            raise CredentialError("malformed", "unknown scene") from None
+        scene = _SCENES.get(scene_value)
+        if scene is None:
+            raise CredentialError("malformed", "unknown scene")
         signed_part = CERTIFICATE_LEN + _PRES_FIELDS.size
         device_signature = raw[signed_part:]
         issuer = trust.get(cert.kid)
