@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, Final
 
 import orjson
@@ -67,7 +68,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.clock import local_date
+from server.clock import SHANGHAI, local_date
 from server.credentials import service as credentials
 from server.credentials.codec import Scene
 from server.credentials.models import CardPseudonym, CredentialUse, RevocationEvent
@@ -230,6 +231,14 @@ def reentry_window() -> timedelta:
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _started_from(since: date) -> datetime:
+    """A lower bound on ``started_at`` for trips with ``service_date >= since``, so the history
+    queries range-scan ``ix_transit_trip_card_started`` instead of reading every trip the card
+    ever made. ``service_date`` is the Asia/Shanghai date of ``started_at``; the bound keeps a
+    day in hand."""
+    return datetime.combine(since - timedelta(days=1), dt_time(), SHANGHAI).astimezone(UTC)
 
 
 def _month_start(day: date) -> date:
@@ -635,7 +644,13 @@ class _Trips:
         oldest = first - window if window is not None else None
         statement = _load_statement(oldest is not None)
         for chunk in _chunks(sorted(self.holders)):
-            params = {"cards": list(chunk), "since": since, "first": first, "oldest": oldest}
+            params = {
+                "cards": list(chunk),
+                "since": since,
+                "started_from": _started_from(since),
+                "first": first,
+                "oldest": oldest,
+            }
             for row in session.execute(statement, params).mappings():
                 part = row["part"]
                 if part == _LIVE:
@@ -848,19 +863,17 @@ def _load_statement(bounded: bool) -> Any:
     * ``_ORIGINS``: the settled rides that can still be a transfer origin, in the
       ``_LEDGER_COLUMNS`` (others null).
 
-    Parameters: ``cards`` (a list of ids), ``since``, ``first`` and, when ``bounded``,
-    ``oldest`` (the start of the longest transfer window)."""
+    Parameters: ``cards`` (a list of ids), ``since``, ``started_from`` (:func:`_started_from`),
+    ``first`` and, when ``bounded``, ``oldest`` (the start of the longest transfer window)."""
     trip = Trip.__table__
     mine = trip.c.card_id.in_(bindparam("cards", expanding=True))
     since = bindparam("since", type_=trip.c.service_date.type)
+    recent_enough = (
+        trip.c.started_at >= bindparam("started_from", type_=trip.c.started_at.type)
+    ) & (trip.c.service_date >= since)
     first = bindparam("first", type_=trip.c.ended_at.type)
     repriceable = (trip.c.incomplete.is_not(None)) & (trip.c.payment_status.in_(REPRICEABLE))
-    settled = (
-        (trip.c.service_date >= since)
-        & (trip.c.status != OPEN)
-        & trip.c.priced_at.is_not(None)
-        & ~repriceable
-    )
+    settled = recent_enough & (trip.c.status != OPEN) & trip.c.priced_at.is_not(None) & ~repriceable
 
     def shaped(part: int, given: Mapping[str, Any]) -> list[Any]:
         """``part``, then every trip column: from ``given`` or null (typed as the column)."""
@@ -872,7 +885,7 @@ def _load_statement(bounded: bool) -> Any:
             out.append(value.label(name))
         return out
 
-    live = or_(trip.c.status == OPEN, repriceable & (trip.c.service_date >= since))
+    live = or_(trip.c.status == OPEN, repriceable & recent_enough)
     rows = select(*shaped(_LIVE, {n: trip.c[n] for n in TRIP_COLUMNS})).where(mine, live)
     grouped = (trip.c.card_id, trip.c.service_date, trip.c.city_code, trip.c.mode)
     totals = (
@@ -1263,14 +1276,18 @@ _PG_CLAIM: Final = (
     " FROM (SELECT 1) AS one LEFT JOIN locked ON true LEFT JOIN term ON true"
 )
 _PG_REPRICEABLE: Final = "(incomplete IS NOT NULL AND payment_status IN ('pending', 'unpriced'))"
+# service_date bounds what the ledger counts; started_at lets the index bound the scan
+_PG_RECENT: Final = (
+    "started_at >= %(started_from)s::timestamptz AND service_date >= %(since)s::date"
+)
 _PG_SETTLED: Final = (
-    "card_id = (SELECT id FROM c) AND service_date >= %(since)s::date AND status <> 'open'"
+    f"card_id = (SELECT id FROM c) AND {_PG_RECENT} AND status <> 'open'"
     f" AND priced_at IS NOT NULL AND NOT {_PG_REPRICEABLE}"
 )
 _PG_LIVE: Final = (
     "SELECT coalesce(json_agg(t ORDER BY t.started_at, t.id), '[]') FROM transit_trip AS t"
     " WHERE card_id = (SELECT id FROM c) AND (status = 'open'"
-    f" OR ({_PG_REPRICEABLE} AND service_date >= %(since)s::date))"
+    f" OR ({_PG_REPRICEABLE} AND {_PG_RECENT}))"
 )
 _PG_TOTALS: Final = (
     "SELECT coalesce(json_agg(json_build_array(card_id, service_date, city_code, mode, charged,"
@@ -1374,6 +1391,7 @@ def _pg_claim_and_load(
         "card": use["card_id"],
         "pseudonym": pseudonym,
         "since": since,
+        "started_from": _started_from(since),
         "first": first,
         "oldest": oldest,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from server.clock import local_date, utcnow
 from server.extensions import db
 from server.transit import service
@@ -195,3 +197,44 @@ def test_pricing_a_trip_again_does_not_count_its_old_fare(
         assert last.charged_fen == 200
         db.session.rollback()
         db.session.remove()
+
+
+def test_history_bound_starts_no_later_than_the_shanghai_midnight_of_each_day():
+    """The history queries bound ``started_at`` for the index; no ride of a counted day may fall
+    before the bound (a ride at 00:00 Shanghai is 16:00 UTC the day before)."""
+    from datetime import UTC, date, datetime, time
+
+    from server.clock import SHANGHAI
+
+    day = date(2026, 1, 1)
+    while day.year == 2026:
+        midnight = datetime.combine(day, time(), SHANGHAI).astimezone(UTC)
+        assert service._started_from(day) <= midnight
+        assert midnight - service._started_from(day) <= timedelta(days=1)
+        day += timedelta(days=1)
+
+
+def test_rides_in_the_first_minutes_of_a_month_count_towards_the_volume_discount(
+    app, client, make_transit_terminal, passenger, make_trip
+):
+    """Fifteen paid rides made at 00:05 Shanghai on the 1st (16:05 UTC the month before) are this
+    month's; three at 23:55 on the last day of last month are not. The next bus ride is the 16th
+    paid one: 40 % off (both backends: PostgreSQL's tap statements, SQLite's query)."""
+    from datetime import datetime, time
+
+    from server.clock import SHANGHAI
+
+    local_now = utcnow().astimezone(SHANGHAI)
+    month_start = datetime.combine(local_now.date().replace(day=1), time(), SHANGHAI)
+    if local_now.day == 1:
+        pytest.skip("on the 1st the month's rides would also reach the day cap")
+    for i in range(3):
+        make_trip(passenger.card_id, mode="bus", network="gz-bus", operator="gzbus", base=200,
+                  started_at=month_start - timedelta(minutes=5 + i))  # fmt: skip
+    for i in range(15):
+        make_trip(passenger.card_id, mode="bus", network="gz-bus", operator="gzbus", base=200,
+                  started_at=month_start + timedelta(minutes=5, seconds=i))  # fmt: skip
+    validator = make_transit_terminal("bus_validator", "gz-bus", None)
+    trip = entry_at(client, validator, passenger, utcnow(), kind="single")["trip"]
+    assert (trip["breakdown"]["base_fen"], trip["breakdown"]["volume_fen"]) == (200, 80)
+    assert trip["charged_fen"] == 120
