@@ -228,8 +228,10 @@ class RepaymentOut(OutSchema):
 @require("cardholder.self", actors=CARDHOLDER)
 @endpoint(
     summary="补缴乘车欠款（从社保卡银行账户扣款） Repay unpaid fares from my card's bank account",
-    description="银行扣款失败时不做任何记录，返回银行错误码。"
-    " On a bank failure nothing is recorded and the bank's code is returned.",
+    description="银行扣款失败时不做任何记录，返回银行错误码。补换的新卡还在制作中（尚无银行账户）时，"
+    "从原卡的银行账户扣款。"
+    " On a bank failure nothing is recorded and the bank's code is returned. While a replacement"
+    " card is still being made (no bank account yet), the previous card's account pays.",
     response=RepaymentOut,
     errors=(
         "ecard.no_card",

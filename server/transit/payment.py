@@ -431,6 +431,21 @@ class Repayment:
     unlisted: bool  # the debt listing was lifted
 
 
+def _paying_account(session: Session, card: Card, card_ids: list[int]) -> str | None:
+    """The current card's bank account, or while it has none (a replacement at the factory) that
+    of the holder's latest other card with one."""
+    account = decrypt_bank_account(card)
+    if account is not None:
+        return account
+    earlier = session.execute(
+        select(Card)
+        .where(Card.id.in_(card_ids), Card.id != card.id, Card.bank_account_enc.is_not(None))
+        .order_by(Card.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if earlier is None else decrypt_bank_account(earlier)
+
+
 def _repay_key(debts: list[Debt]) -> str:
     ids = ",".join(str(d.id) for d in debts)
     digest = hashlib.sha256(ids.encode()).hexdigest()[:40]
@@ -446,7 +461,10 @@ def _repay_key(debts: list[Debt]) -> str:
 
 def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -> Repayment:
     """Repay every unpaid debt of the holder's cards (replaced ones included) from the bank
-    account of their current card, which stays locked for the whole repayment.
+    account of their current card, which stays locked for the whole repayment. While a
+    replacement is still at the card factory (no account yet), the account of the holder's latest
+    card that has one pays: the card whose fares ran into debt, whose account the bank keeps until
+    the new card's is opened.
 
     The bank is debited for the total under a key derived from the debts and the attempt number
     (an attempt that timed out is repeated under its own key, a refused one is not). On success:
@@ -465,7 +483,7 @@ def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -
     total = sum(d.amount_fen for d in debts)
     key = _repay_key(debts)
     try:
-        result = _debit(decrypt_bank_account(card), total, key)
+        result = _debit(_paying_account(session, card, card_ids), total, key)
     except BankTimeout:
         session.rollback()
         raise DomainError("bank.timeout") from None

@@ -258,6 +258,30 @@ def test_a_replacement_from_the_card_factory_is_listed_from_its_application(
     assert listing(app, new_id) == "debt"
 
 
+def test_while_the_replacement_is_at_the_factory_the_old_cards_account_repays(
+    app, client, branch, holder, bank_account, sim_bank, make_trip
+):
+    """The new card has no bank account until the factory makes it; the holder can still repay,
+    from the account of the card whose fares ran into debt."""
+    trip_ids = run_into_debt(app, holder.card_id, bank_account, make_trip, fares=(3000, 2500))
+    old_account = bank_account(holder.card_id, 0)  # still empty
+    new_id, _, _ = replace(app, client, branch, holder.card_id, instant=False)
+    assert listing(app, new_id) == "debt"
+
+    empty = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    assert empty.status_code == 409, empty.get_json()
+    assert empty.get_json()["code"] == "bank.insufficient_funds"
+    assert unpaid_debts(app) == 2  # nothing written
+
+    sim_bank.credit(old_account, 6_000, "top-up")  # the holder tops up the old account
+    repaid = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    assert repaid.status_code == 200, repaid.get_json()
+    assert (repaid.get_json()["repaid_fen"], repaid.get_json()["unlisted"]) == (5500, True)
+    assert sim_bank.balance(old_account) == 500
+    assert payment_statuses(app, trip_ids) == ["paid", "paid"]
+    assert listing(app, new_id) is None
+
+
 def test_a_delta_after_the_factory_made_a_listed_card_carries_its_tag(
     app, client, branch, city_admin, holder, bank_account, make_trip, make_transit_terminal
 ):
