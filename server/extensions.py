@@ -79,6 +79,8 @@ class _SQLAlchemy(SQLAlchemy):
 
 db = _SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+
 def _signed_terminal_request() -> bool:
     """Terminal routes (``require_terminal``) carry no rate limits: every request is signed with
     a registered terminal's secret and its nonce is single-use."""

@@ -68,6 +68,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import pgwire
 from server.clock import SHANGHAI, local_date
 from server.credentials import service as credentials
 from server.credentials.codec import Scene
@@ -1248,9 +1249,10 @@ def _use_row(
 #    the credential use, the tap's and trip's ids, and the terminal's status, secret version and
 #    placement as they are now (the caches are checked against them) in one statement. 2. The
 #    card's history (three JSON arrays in one row). 3. The tap and its new trip (rows as JSON) in
-#    one statement. 4. COMMIT. BEGIN, 1 and 2 go in one round trip, 3 and 4 in another (psycopg's
-#    pipeline mode). On a pooled driver connection of its own (`_DriverConnection`): the
-#    session's per-statement work costs more than these statements take in the database.
+#    one statement. 4. COMMIT. BEGIN, 1 and 2 go in one round trip, 3 and 4 in another (libpq's
+#    pipeline mode, one write each: server.pgwire). On a pooled driver connection of its own
+#    (`_DriverConnection`): the session's per-statement work costs more than these statements
+#    take in the database.
 
 _PG_CLAIM: Final = (
     "WITH nonce AS (INSERT INTO terminal_nonce (terminal_id, nonce, created_at)"
@@ -1332,6 +1334,13 @@ _PG_UPDATE_TRIP: Final = (
     " FROM jsonb_populate_record(NULL::transit_trip, %(row)s::jsonb) AS r)"
     " WHERE id = %(id)s::bigint"
 )
+_PG_CLAIM_STATEMENT: Final = pgwire.Statement("ssc_tap_claim", _PG_CLAIM)
+_PG_LOAD_STATEMENTS: Final = {
+    bounded: pgwire.Statement(f"ssc_tap_load_{int(bounded)}", sql)
+    for bounded, sql in _PG_LOAD.items()
+}
+_PG_INSERT_STATEMENT: Final = pgwire.Statement("ssc_tap_insert", _PG_INSERT)
+_PG_UPDATE_STATEMENT: Final = pgwire.Statement("ssc_tap_update_trip", _PG_UPDATE_TRIP)
 _TRIP_MOMENTS: Final = frozenset(
     c.name for c in Trip.__table__.columns if isinstance(c.type, UTCDateTime)
 )
@@ -1380,7 +1389,7 @@ def _pg_claim_and_load(
     table: FareTable,
 ) -> _Claimed:
     """The first two statements of an online tap on PostgreSQL (see above), sent together with
-    the transaction's BEGIN in one round trip (psycopg's pipeline mode). ``use["card_id"]`` may be
+    the transaction's BEGIN in one round trip (:mod:`server.pgwire`). ``use["card_id"]`` may be
     None: both statements find the card by ``pseudonym``. In READ COMMITTED the second takes its
     snapshot after the first holds the card lock, so the history it reads includes every trip
     committed by a transaction that held the lock before. The history is ignored when statement 1
@@ -1395,19 +1404,23 @@ def _pg_claim_and_load(
         "first": first,
         "oldest": oldest,
     }
-    head, history = raw.cursor(), raw.cursor()
-    with raw.pipeline():
-        head.execute(_PG_CLAIM, {**use, "nonce": nonce, "pseudonym": pseudonym}, prepare=True)
-        history.execute(_PG_LOAD[oldest is not None], load, prepare=True)
+    _, (head,), (history,) = pgwire.run(
+        raw,
+        [
+            ("BEGIN", None),
+            (_PG_CLAIM_STATEMENT, {**use, "nonce": nonce, "pseudonym": pseudonym}),
+            (_PG_LOAD_STATEMENTS[oldest is not None], load),
+        ],
+    )
     (nonce_ok, claimed, card_id, state, city, birth, disability, tap_id, trip_id,
-     status, rotated, network_id, stop_id) = head.fetchone()  # fmt: skip
+     status, rotated, network_id, stop_id) = head  # fmt: skip
     holders = {}
     live: list[dict[str, Any]] = []
     totals: list[tuple] = []
     origins: list[tuple] = []
     if card_id is not None:
         holders[card_id] = _Holder(card_id, state, city, birth, disability)
-        live, raw_totals, raw_origins = history.fetchone()  # psycopg parses json into lists
+        live, raw_totals, raw_origins = history  # the connection parses json into lists
         for row in live:
             for name in _TRIP_MOMENTS:
                 row[name] = _moment(row[name])
@@ -1426,18 +1439,18 @@ def _pg_claim_and_load(
 def _pg_write_and_commit(raw: Any, tap: dict[str, Any], trips: _Trips) -> None:
     """The last statements of an online tap on PostgreSQL: the tap and its new trips in one
     statement, changed trips, COMMIT, sent in one round trip (on the psycopg connection ``raw``,
-    in pipeline mode)."""
-    cursor = raw.cursor()
+    through :mod:`server.pgwire`)."""
     params = {
         "tap": _json({c: tap[c] for c in TAP_COLUMNS}),
         "trips": _json([_only(t, TRIP_COLUMNS) for t in trips.new]),
     }
-    with raw.pipeline():
-        cursor.execute(_PG_INSERT, params, prepare=True)
-        for trip_id, trip in trips.changed.items():
-            params = {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))}
-            cursor.execute(_PG_UPDATE_TRIP, params, prepare=True)
-        raw.commit()
+    steps: list[pgwire.Step] = [(_PG_INSERT_STATEMENT, params)]
+    for trip_id, trip in trips.changed.items():
+        steps.append(
+            (_PG_UPDATE_STATEMENT, {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))})
+        )
+    steps.append(("COMMIT", None))
+    pgwire.run(raw, steps)
     trips.new.clear()
     trips.changed.clear()
 

@@ -1,0 +1,137 @@
+"""Several statements in one round trip on PostgreSQL, through libpq's pipeline mode directly.
+
+psycopg's own pipeline (``Connection.pipeline()``) polls the socket and writes once per statement
+and reads results as they come: measured on the online tap's shape (BEGIN and two statements, then
+two statements and COMMIT), 235 µs of Python and 214 µs of PostgreSQL CPU per transaction, about
+30 system calls. Queuing the statements and one Sync and writing them in one go, then reading to
+the Sync, costs 25 µs and 105 µs on the same machine: fewer packets, fewer wake-ups of the server.
+
+Statements are written with psycopg's ``%(name)s`` placeholders (every one with an explicit cast,
+so the server infers its type) and prepared once per connection under their name. Parameters are
+sent as text; rows come back typed by the connection's adapters (psycopg's ``Transformer``), so a
+JSON loader set on the connection applies. Used by the online tap (``server.transit.service``)
+only; everything else goes through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+_PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
+
+
+class Statement:
+    """A statement prepared on first use on each connection as ``name``."""
+
+    def __init__(self, name: str, sql: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key not in names:
+                names.append(key)
+            return f"${names.index(key) + 1}"
+
+        self.name = name.encode()
+        self.sql = _PLACEHOLDER.sub(number, sql).encode()
+        self.params: tuple[str, ...] = tuple(names)
+
+    def __repr__(self) -> str:
+        return f"Statement({self.name.decode()!r})"
+
+
+Step = tuple[Statement | str, Mapping[str, Any] | None]
+
+# connection -> names of the statements prepared on it (a replaced connection starts empty)
+_PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+
+
+def prepare(conn: Any, statements: Sequence[Statement]) -> None:
+    """Prepare those of ``statements`` the connection does not have yet (outside a pipeline)."""
+    from psycopg import errors, pq
+
+    done = _PREPARED.setdefault(conn, set())
+    for statement in statements:
+        if statement.name in done:
+            continue
+        result = conn.pgconn.prepare(statement.name, statement.sql, None)
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise errors.error_from_result(result, encoding=conn.info.encoding)
+        done.add(statement.name)
+
+
+def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
+    """Send every step — a prepared :class:`Statement` and its parameters, or a plain command
+    such as ``"BEGIN"`` — and one Sync in a single write, then read every result up to the Sync.
+    Returns each step's rows (empty for commands). The first error is raised as psycopg raises it,
+    after reading to the Sync: the connection stays usable, its transaction failed."""
+    from psycopg import errors, pq
+    from psycopg.adapt import PyFormat, Transformer
+
+    prepare(conn, [s for s, _ in steps if isinstance(s, Statement)])
+    transformer = Transformer(conn)
+    # Every parameter is dumped before anything is sent: a value that cannot be sent fails here,
+    # with nothing half-written to the server.
+    queued: list[tuple[bytes, Sequence[Any] | None, bool]] = []
+    for statement, params in steps:
+        if isinstance(statement, str):
+            queued.append((statement.encode(), None, False))
+            continue
+        values = [params[name] for name in statement.params]  # type: ignore[index]
+        dumped = transformer.dump_sequence(values, [PyFormat.TEXT] * len(values))
+        queued.append((statement.name, dumped, True))
+
+    pgconn = conn.pgconn
+    pgconn.enter_pipeline_mode()
+    try:
+        for command, values, prepared in queued:
+            if prepared:
+                pgconn.send_query_prepared(command, values)
+            else:
+                pgconn.send_query_params(command, None)
+        pgconn.pipeline_sync()
+        while pgconn.flush():  # the socket is non-blocking: wait until it takes the rest
+            select.select([], [pgconn.socket], [])
+        results = _read_to_sync(pgconn)
+    finally:
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            pgconn.exit_pipeline_mode()
+
+    rows: list[list[tuple]] = []
+    error = None
+    for result in results:
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            transformer.set_pgresult(result)
+            rows.append(transformer.load_rows(0, result.ntuples, tuple))
+        elif result.status == pq.ExecStatus.COMMAND_OK:
+            rows.append([])
+        elif error is None and result.status == pq.ExecStatus.FATAL_ERROR:
+            error = errors.error_from_result(result, encoding=conn.info.encoding)
+    if error is not None:
+        raise error
+    if len(rows) != len(steps):  # pragma: no cover - a pipeline answers every step
+        raise RuntimeError(f"{len(steps)} steps sent, {len(rows)} answered")
+    return rows
+
+
+def _read_to_sync(pgconn: Any) -> list[Any]:
+    """Every step's result (one each; an aborted step's is PIPELINE_ABORTED), up to the Sync."""
+    from psycopg import pq
+
+    sync, busy = pq.ExecStatus.PIPELINE_SYNC, pgconn.is_busy
+    results = []
+    while True:
+        if busy():
+            select.select([pgconn.socket], [], [])  # releases the GIL while the server works
+            pgconn.consume_input()
+            continue
+        result = pgconn.get_result()
+        if result is None:  # the end of one step's results
+            continue
+        if result.status == sync:
+            return results
+        results.append(result)

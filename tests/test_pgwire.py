@@ -1,0 +1,133 @@
+"""server.pgwire: several statements in one round trip on PostgreSQL (the online tap's path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import orjson
+import pytest
+
+from server import pgwire
+from tests.conftest import REQUIRE_POSTGRES
+
+psycopg = pytest.importorskip("psycopg")
+
+
+@pytest.fixture
+def conn(database_urls):
+    if "postgresql" not in database_urls:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but PostgreSQL is not available")
+        pytest.skip("PostgreSQL not available")
+    url = database_urls["postgresql"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as connection:
+        connection.execute(
+            "CREATE TABLE wire (id bigserial PRIMARY KEY, label varchar UNIQUE, at timestamptz,"
+            " raw bytea)"
+        )
+        connection.commit()
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+            connection.execute("DROP TABLE wire")
+            connection.commit()
+
+
+INSERT = pgwire.Statement(
+    "test_wire_insert",
+    "INSERT INTO wire (label, at, raw) VALUES (%(label)s::varchar, %(at)s::timestamptz,"
+    " %(raw)s::bytea) RETURNING id, label, at, raw",
+)
+READ = pgwire.Statement(
+    "test_wire_read",
+    "SELECT count(*), json_build_array(%(label)s::varchar, %(day)s::date),"
+    " (SELECT count(*) FROM wire WHERE label = %(label)s::varchar) FROM wire",
+)
+
+
+def test_placeholders_become_numbered_parameters_once_each():
+    assert READ.params == ("label", "day")
+    assert b"$1::varchar" in READ.sql and b"$2::date" in READ.sql
+    assert b"%(" not in READ.sql
+
+
+def test_one_round_trip_returns_each_steps_rows_typed(conn):
+    at = datetime(2026, 11, 29, 4, 5, 6, 789000, tzinfo=UTC)
+    begin, inserted, read, commit = pgwire.run(
+        conn,
+        [
+            ("BEGIN", None),
+            (INSERT, {"label": "甲", "at": at, "raw": b"\x00\xff"}),
+            (READ, {"label": "甲", "day": date(2026, 11, 29)}),
+            ("COMMIT", None),
+        ],
+    )
+    assert begin == commit == []
+    [(row_id, label, stored_at, raw)] = inserted
+    assert (label, stored_at, bytes(raw)) == ("甲", at, b"\x00\xff")
+    assert read == [(1, ["甲", "2026-11-29"], 1)]
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert conn.execute("SELECT id FROM wire").fetchall() == [(row_id,)]
+
+
+def test_rows_use_the_connections_json_loader(conn):
+    from psycopg.types.json import set_json_loads
+
+    calls = []
+
+    def loads(data):
+        calls.append(data)
+        return orjson.loads(data)
+
+    set_json_loads(loads, conn)
+    [rows] = pgwire.run(conn, [(READ, {"label": "x", "day": date(2026, 1, 1)})])
+    assert rows == [(0, ["x", "2026-01-01"], 0)]
+    assert len(calls) == 1
+    conn.rollback()
+
+
+def test_an_error_is_raised_as_psycopg_raises_it_and_the_connection_stays_usable(conn):
+    pgwire.run(conn, [(INSERT, {"label": "dup", "at": None, "raw": None})])
+    conn.commit()
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pgwire.run(
+            conn,
+            [
+                ("BEGIN", None),
+                (INSERT, {"label": "new", "at": None, "raw": None}),
+                (INSERT, {"label": "dup", "at": None, "raw": None}),
+                (READ, {"label": "new", "day": None}),  # aborted: never runs
+            ],
+        )
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+    conn.rollback()
+    [rows] = pgwire.run(conn, [(READ, {"label": "new", "day": None})])
+    assert rows[0][2] == 0  # the failed transaction wrote nothing
+    conn.rollback()
+
+
+def test_a_statement_is_prepared_once_per_connection(conn, database_urls):
+    def prepared(connection) -> int:
+        return connection.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_wire_read'"
+        ).fetchone()[0]
+
+    for _ in range(3):
+        pgwire.run(conn, [(READ, {"label": "a", "day": None})])
+    assert prepared(conn) == 1
+    conn.rollback()
+    url = database_urls["postgresql"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as other:  # a new connection prepares it again
+        assert prepared(other) == 0
+        pgwire.run(other, [(READ, {"label": "a", "day": None})])
+        assert prepared(other) == 1
+
+
+def test_a_value_that_cannot_be_sent_fails_before_anything_is_sent(conn):
+    with pytest.raises(psycopg.ProgrammingError):
+        pgwire.run(
+            conn,
+            [("BEGIN", None), (INSERT, {"label": object(), "at": None, "raw": None})],
+        )
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # no BEGIN sent
