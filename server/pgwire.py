@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import re
 import select
+import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+from sqlalchemy import event
 
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
 
@@ -45,6 +49,7 @@ class Statement:
 
 
 Step = tuple[Statement | str, Mapping[str, Any] | None]
+_OUT_SINCE: Final = "ssc.kept_out_since"
 
 # connection -> names of the statements prepared on it (a replaced connection starts empty)
 _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
@@ -135,3 +140,68 @@ def _read_to_sync(pgconn: Any) -> list[Any]:
         if result.status == sync:
             return results
         results.append(result)
+
+
+class Keeper:
+    """One pooled connection per engine kept checked out between uses by this process, instead of
+    a pool checkout and check-in for each (about 70 µs of the online tap's ~900 µs of Python).
+
+    :meth:`take` hands out the kept connection (to one caller at a time; a concurrent caller gets
+    an ordinary checkout) or a fresh one; :meth:`give_back` keeps it when it is idle and healthy,
+    else returns it to the pool, which rolls back or discards it. A connection that sat unused
+    longer than ``idle_s`` or was kept longer than ``cycle_s`` goes back through the pool first,
+    so the pool's idle ping and recycling still apply. When the engine is disposed or collected,
+    the kept connection is closed."""
+
+    def __init__(self, *, cycle_s: float = 60.0) -> None:
+        self.cycle_s = cycle_s
+        self._lock = threading.RLock()  # RLock: a collection callback may run inside take()
+        self._kept: dict[int, tuple[Any, float, float]] = {}  # id(engine) -> (pooled, out, used)
+        self._watched: set[int] = set()
+
+    def take(self, engine: Any, idle_s: float) -> tuple[Any, bool]:
+        """(pooled connection, whether it is new to this keeper)."""
+        key = id(engine)
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            if key not in self._watched:
+                self._watched.add(key)
+                event.listen(engine, "engine_disposed", self._on_dispose)
+                weakref.finalize(engine, self._on_collect, key)
+        now = time.monotonic()
+        if kept is not None:
+            pooled, out_since, used = kept
+            if now - used < idle_s and now - out_since < self.cycle_s:
+                return pooled, False
+            pooled.close()  # back through the pool: it pings an idle one and recycles old ones
+        pooled = engine.raw_connection()
+        pooled.info[_OUT_SINCE] = now
+        return pooled, True
+
+    def give_back(self, engine: Any, pooled: Any) -> None:
+        from psycopg import pq
+
+        raw = pooled.driver_connection
+        healthy = not (raw.closed or raw.broken)
+        if not healthy or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            pooled.close()  # the pool rolls back an open transaction or discards a broken one
+            return
+        key = id(engine)
+        with self._lock:
+            if key in self._watched and key not in self._kept:
+                self._kept[key] = (pooled, pooled.info[_OUT_SINCE], time.monotonic())
+                return
+        pooled.close()  # another thread's connection is kept already
+
+    def _on_dispose(self, engine: Any) -> None:
+        with self._lock:
+            kept = self._kept.pop(id(engine), None)
+        if kept is not None:
+            kept[0].invalidate()  # its pool is going away: close the connection itself
+
+    def _on_collect(self, key: int) -> None:
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            self._watched.discard(key)
+        if kept is not None:
+            kept[0].invalidate()

@@ -131,3 +131,71 @@ def test_a_value_that_cannot_be_sent_fails_before_anything_is_sent(conn):
             [("BEGIN", None), (INSERT, {"label": object(), "at": None, "raw": None})],
         )
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # no BEGIN sent
+
+
+# --- Keeper: the online tap's connection kept checked out between taps ---------------------------
+
+
+@pytest.fixture
+def engine(database_urls):
+    if "postgresql" not in database_urls:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but PostgreSQL is not available")
+        pytest.skip("PostgreSQL not available")
+    from sqlalchemy import create_engine
+
+    made = create_engine(database_urls["postgresql"])
+    yield made
+    made.dispose()
+
+
+def test_a_connection_given_back_idle_is_kept_for_the_next_take(engine):
+    keeper = pgwire.Keeper()
+    first, new = keeper.take(engine, idle_s=10)
+    assert new
+    raw = first.driver_connection
+    keeper.give_back(engine, first)
+    second, new = keeper.take(engine, idle_s=10)
+    assert (second.driver_connection, new) == (raw, False)
+    assert engine.pool.checkedout() == 1  # kept: never returned to the pool in between
+    keeper.give_back(engine, second)
+
+
+def test_a_connection_given_back_inside_a_transaction_goes_back_to_the_pool(engine):
+    keeper = pgwire.Keeper()
+    pooled, _ = keeper.take(engine, idle_s=10)
+    pooled.driver_connection.execute("SELECT 1")  # opens a transaction
+    keeper.give_back(engine, pooled)
+    assert engine.pool.checkedout() == 0  # the pool rolled it back
+    again, new = keeper.take(engine, idle_s=10)
+    assert new
+    status = again.driver_connection.info.transaction_status
+    assert status == psycopg.pq.TransactionStatus.IDLE
+    keeper.give_back(engine, again)
+
+
+def test_a_connection_idle_too_long_or_kept_too_long_goes_through_the_pool(engine):
+    keeper = pgwire.Keeper(cycle_s=60)
+    pooled, _ = keeper.take(engine, idle_s=10)
+    keeper.give_back(engine, pooled)
+    pooled, new = keeper.take(engine, idle_s=0)  # idle longer than allowed: the pool pings it
+    assert new
+    keeper.give_back(engine, pooled)
+    keeper = pgwire.Keeper(cycle_s=0)
+    pooled, _ = keeper.take(engine, idle_s=10)
+    keeper.give_back(engine, pooled)
+    pooled, new = keeper.take(engine, idle_s=10)  # kept longer than cycle_s
+    assert new
+    keeper.give_back(engine, pooled)
+
+
+def test_disposing_the_engine_closes_the_kept_connection(engine):
+    keeper = pgwire.Keeper()
+    pooled, _ = keeper.take(engine, idle_s=10)
+    raw = pooled.driver_connection
+    keeper.give_back(engine, pooled)
+    engine.dispose()
+    assert raw.closed
+    pooled, new = keeper.take(engine, idle_s=10)
+    assert new
+    keeper.give_back(engine, pooled)

@@ -38,7 +38,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -1761,15 +1760,15 @@ def record_tap(
     return _record_tap(session, terminal, tap, now, clock_skew_s, nonce, trust_cache=False)
 
 
-_FAST_JSON: weakref.WeakSet = weakref.WeakSet()  # psycopg connections parsing JSON with orjson
+_KEEPER: Final = pgwire.Keeper()
 
 
 class _DriverConnection:
-    """The online QR tap's own pooled psycopg connection on PostgreSQL (not the session's: the
-    session's per-statement and per-transaction work costs more than the tap's statements take in
-    the database). Checked out when first used; :meth:`close` returns it to the pool, which rolls
-    back whatever was not committed. Each connection parses JSON with orjson (the card's history
-    arrives as JSON arrays)."""
+    """The online QR tap's own psycopg connection on PostgreSQL (not the session's: the session's
+    per-statement and per-transaction work costs more than the tap's statements take in the
+    database), kept checked out between taps by :data:`_KEEPER`. :meth:`close` hands it back; one
+    left inside a transaction goes back to the pool, which rolls it back. Each connection parses
+    JSON with orjson (the card's history arrives as JSON arrays)."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
@@ -1777,19 +1776,18 @@ class _DriverConnection:
 
     def get(self) -> Any:
         if self._pooled is None:
-            self._pooled = self._engine.raw_connection()
-            raw = self._pooled.driver_connection
-            if raw not in _FAST_JSON:
+            idle_s = current_app.config.get("SSC_DB_PING_IDLE_S") or 0.0
+            self._pooled, new = _KEEPER.take(self._engine, idle_s)
+            if new:
                 from psycopg.types.json import set_json_loads
 
-                set_json_loads(orjson.loads, raw)
-                _FAST_JSON.add(raw)
+                set_json_loads(orjson.loads, self._pooled.driver_connection)
         return self._pooled.driver_connection
 
     def close(self) -> None:
         pooled, self._pooled = self._pooled, None
         if pooled is not None:
-            pooled.close()
+            _KEEPER.give_back(self._engine, pooled)
 
 
 class _PlacementMoved(Exception):
