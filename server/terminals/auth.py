@@ -105,9 +105,9 @@ def require_terminal(
                 # A view that defers the nonce must record it in its own first statement; one
                 # that did not would have run unprotected against a replayed request.
                 raise RuntimeError(f"{view.__name__} deferred the request nonce but never took it")
-            session = db.session()
-            if session.in_transaction():  # nothing to commit when the view used its own connection
-                session.commit()  # the nonce (and last_seen_at) of a read-only request
+            # Nothing to commit when the view used its own connection and never made a session.
+            if db.session.registry.has() and db.session().in_transaction():
+                db.session.commit()  # the nonce (and last_seen_at) of a read-only request
             return result
 
         wrapper.__terminal_auth__ = {  # type: ignore[attr-defined]

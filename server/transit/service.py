@@ -75,6 +75,7 @@ from server.credentials.models import CardPseudonym, CredentialUse, RevocationEv
 from server.credentials.verifier import Accepted, Refused, RevocationList, Verifier
 from server.db_types import UTCDateTime
 from server.errors import DomainError
+from server.extensions import db
 from server.registry import chip
 from server.registry.models import Card, CardEvent, Person
 from server.registry.rules import CardState
@@ -1804,7 +1805,8 @@ def _record_tap(
     *,
     trust_cache: bool = True,
 ) -> TapOutcome:
-    bind = session.get_bind()
+    # The app's scoped session would be created just to name its engine: ask the extension.
+    bind = db.engine if session is db.session else session.get_bind()
     fast = (
         nonce is not None
         and tap.medium == "qr"
