@@ -120,24 +120,30 @@ def _init_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.started = time.perf_counter()
+        flask_g = g._get_current_object()
+        flask_g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        flask_g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response):
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        flask_g = g._get_current_object()
+        headers = response.headers
+        headers["X-Request-Id"] = flask_g.get("request_id", "")
+        headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        if not access_log.isEnabledFor(logging.INFO):
+            return response
+        elapsed_ms = (time.perf_counter() - flask_g.get("started", time.perf_counter())) * 1000
+        req = request._get_current_object()
         # Path only, never the query string or body: they can carry personal data.
         access_log.info(
             "request",
             extra={
-                "method": request.method,
-                "path": _loggable_path(),
+                "method": req.method,
+                "path": _loggable_path(req),
                 "status": response.status_code,
                 "ms": round(elapsed_ms, 2),
-                "actor": g.get("actor_label"),
+                "actor": flask_g.get("actor_label"),
             },
         )
         return response
@@ -148,9 +154,9 @@ def _init_request_hooks(app: Flask) -> None:
 _SECRET_VIEW_ARGS = frozenset({"activation_id"})
 
 
-def _loggable_path() -> str:
-    path = request.path
-    for name, value in (request.view_args or {}).items():
+def _loggable_path(req: Request) -> str:
+    path = req.path
+    for name, value in (req.view_args or {}).items():
         if name in _SECRET_VIEW_ARGS and isinstance(value, str) and value:
             path = path.replace(value, f"<{name}>")
     return path

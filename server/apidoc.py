@@ -64,9 +64,10 @@ def _fail_validation(exc: ValidationError, location: str) -> DomainError:
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    if not request.mimetype or request.mimetype != "application/json":
+    req = request._get_current_object()
+    if not req.mimetype or req.mimetype != "application/json":
         raise DomainError("request.unsupported_media_type")
-    data = request.get_json(silent=True)
+    data = req.get_json(silent=True)
     if data is None:
         raise DomainError("request.malformed_json")
     try:

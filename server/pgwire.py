@@ -15,12 +15,14 @@ only; everything else goes through SQLAlchemy.
 
 from __future__ import annotations
 
+import functools
 import re
 import select
 import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Final
 
 from sqlalchemy import event
@@ -55,17 +57,35 @@ _OUT_SINCE: Final = "ssc.kept_out_since"
 _PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 
 
+@functools.cache
+def _psycopg() -> Any:
+    """psycopg's modules, imported once (psycopg is an optional dependency: PostgreSQL only)."""
+    from psycopg import adapt, errors, pq
+
+    return SimpleNamespace(
+        errors=errors,
+        ExecStatus=pq.ExecStatus,
+        IDLE=pq.TransactionStatus.IDLE,
+        PIPELINE_OFF=pq.PipelineStatus.OFF,
+        TEXT=adapt.PyFormat.TEXT,
+        Transformer=adapt.Transformer,
+    )
+
+
+# connection -> its Transformer (parameters out, rows in), reused as a cursor reuses its own
+_TRANSFORMERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def prepare(conn: Any, statements: Sequence[Statement]) -> None:
     """Prepare those of ``statements`` the connection does not have yet (outside a pipeline)."""
-    from psycopg import errors, pq
-
+    pg = _psycopg()
     done = _PREPARED.setdefault(conn, set())
     for statement in statements:
         if statement.name in done:
             continue
         result = conn.pgconn.prepare(statement.name, statement.sql, None)
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise errors.error_from_result(result, encoding=conn.info.encoding)
+        if result.status != pg.ExecStatus.COMMAND_OK:
+            raise pg.errors.error_from_result(result, encoding=conn.info.encoding)
         done.add(statement.name)
 
 
@@ -74,11 +94,11 @@ def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
     such as ``"BEGIN"`` — and one Sync in a single write, then read every result up to the Sync.
     Returns each step's rows (empty for commands). The first error is raised as psycopg raises it,
     after reading to the Sync: the connection stays usable, its transaction failed."""
-    from psycopg import errors, pq
-    from psycopg.adapt import PyFormat, Transformer
-
+    pg = _psycopg()
     prepare(conn, [s for s, _ in steps if isinstance(s, Statement)])
-    transformer = Transformer(conn)
+    transformer = _TRANSFORMERS.get(conn)
+    if transformer is None:
+        transformer = _TRANSFORMERS[conn] = pg.Transformer(conn)
     # Every parameter is dumped before anything is sent: a value that cannot be sent fails here,
     # with nothing half-written to the server.
     queued: list[tuple[bytes, Sequence[Any] | None, bool]] = []
@@ -87,7 +107,7 @@ def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
             queued.append((statement.encode(), None, False))
             continue
         values = [params[name] for name in statement.params]  # type: ignore[index]
-        dumped = transformer.dump_sequence(values, [PyFormat.TEXT] * len(values))
+        dumped = transformer.dump_sequence(values, [pg.TEXT] * len(values))
         queued.append((statement.name, dumped, True))
 
     pgconn = conn.pgconn
@@ -101,21 +121,22 @@ def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
         pgconn.pipeline_sync()
         while pgconn.flush():  # the socket is non-blocking: wait until it takes the rest
             select.select([], [pgconn.socket], [])
-        results = _read_to_sync(pgconn)
+        results = _read_to_sync(pgconn, pg.ExecStatus.PIPELINE_SYNC)
     finally:
-        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        if pgconn.pipeline_status != pg.PIPELINE_OFF:
             pgconn.exit_pipeline_mode()
 
     rows: list[list[tuple]] = []
     error = None
+    status = pg.ExecStatus
     for result in results:
-        if result.status == pq.ExecStatus.TUPLES_OK:
+        if result.status == status.TUPLES_OK:
             transformer.set_pgresult(result)
             rows.append(transformer.load_rows(0, result.ntuples, tuple))
-        elif result.status == pq.ExecStatus.COMMAND_OK:
+        elif result.status == status.COMMAND_OK:
             rows.append([])
-        elif error is None and result.status == pq.ExecStatus.FATAL_ERROR:
-            error = errors.error_from_result(result, encoding=conn.info.encoding)
+        elif error is None and result.status == status.FATAL_ERROR:
+            error = pg.errors.error_from_result(result, encoding=conn.info.encoding)
     if error is not None:
         raise error
     if len(rows) != len(steps):  # pragma: no cover - a pipeline answers every step
@@ -123,11 +144,9 @@ def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
     return rows
 
 
-def _read_to_sync(pgconn: Any) -> list[Any]:
+def _read_to_sync(pgconn: Any, sync: Any) -> list[Any]:
     """Every step's result (one each; an aborted step's is PIPELINE_ABORTED), up to the Sync."""
-    from psycopg import pq
-
-    sync, busy = pq.ExecStatus.PIPELINE_SYNC, pgconn.is_busy
+    busy = pgconn.is_busy
     results = []
     while True:
         if busy():
@@ -179,11 +198,9 @@ class Keeper:
         return pooled, True
 
     def give_back(self, engine: Any, pooled: Any) -> None:
-        from psycopg import pq
-
         raw = pooled.driver_connection
         healthy = not (raw.closed or raw.broken)
-        if not healthy or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        if not healthy or raw.info.transaction_status != _psycopg().IDLE:
             pooled.close()  # the pool rolls back an open transaction or discards a broken one
             return
         key = id(engine)

@@ -205,10 +205,11 @@ def _online_cache() -> _OnlineCache | None:
     """This app's :class:`_OnlineCache`, or None when ``SSC_TERMINAL_CACHE_S`` is 0 (or outside
     an app context)."""
     try:
-        ttl = float(current_app.config.get("SSC_TERMINAL_CACHE_S", 0.0))
-        extensions = current_app.extensions
+        app = current_app._get_current_object()
     except RuntimeError:
         return None
+    ttl = float(app.config.get("SSC_TERMINAL_CACHE_S", 0.0))
+    extensions = app.extensions
     if ttl <= 0:
         return None
     cache = extensions.get("ssc.transit.online_cache")
