@@ -100,3 +100,26 @@ def test_a_cached_terminal_still_records_last_seen(app, client, gate):
         seen = db.session.get(Terminal, gate.id).last_seen_at
         db.session.remove()
     assert seen is not None
+
+
+def test_a_cached_record_shares_one_terminal_object_until_it_is_replaced():
+    """Requests share the record's transient Terminal; a record replaced with a newer last-seen
+    time builds its own (never the old object with the old value)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from server.terminals.service import _TerminalRecord
+
+    seen = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+    record = _TerminalRecord(
+        id=7, code="GZB-0007", kind="bus_validator", owner="广州公交", city_code="440100",
+        location=None, status="active", secret="s", created_at=seen, created_by=None,
+        secret_rotated_at=None, last_seen_at=seen,
+    )  # fmt: skip
+    first = record.as_terminal()
+    assert record.as_terminal() is first
+    assert (first.id, first.code, first.last_seen_at) == (7, "GZB-0007", seen)
+    later = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    touched = replace(record, last_seen_at=later).as_terminal()
+    assert touched is not first and touched.last_seen_at == later
+    assert first.last_seen_at == seen
