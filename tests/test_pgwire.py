@@ -14,13 +14,18 @@ psycopg = pytest.importorskip("psycopg")
 
 
 @pytest.fixture
-def conn(database_urls):
+def pg_url(database_urls) -> str:
+    """The test database's SQLAlchemy URL; these tests are about PostgreSQL only."""
     if "postgresql" not in database_urls:
         if REQUIRE_POSTGRES:
             pytest.fail("REQUIRE_POSTGRES=1 but PostgreSQL is not available")
         pytest.skip("PostgreSQL not available")
-    url = database_urls["postgresql"].replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as connection:
+    return database_urls["postgresql"]
+
+
+@pytest.fixture
+def conn(pg_url):
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
         connection.execute(
             "CREATE TABLE wire (id bigserial PRIMARY KEY, label varchar UNIQUE, at timestamptz,"
             " raw bytea)"
@@ -107,7 +112,7 @@ def test_an_error_is_raised_as_psycopg_raises_it_and_the_connection_stays_usable
     conn.rollback()
 
 
-def test_a_statement_is_prepared_once_per_connection(conn, database_urls):
+def test_a_statement_is_prepared_once_per_connection(conn, pg_url):
     def prepared(connection) -> int:
         return connection.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_wire_read'"
@@ -117,8 +122,9 @@ def test_a_statement_is_prepared_once_per_connection(conn, database_urls):
         pgwire.run(conn, [(READ, {"label": "a", "day": None})])
     assert prepared(conn) == 1
     conn.rollback()
-    url = database_urls["postgresql"].replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as other:  # a new connection prepares it again
+    with psycopg.connect(
+        pg_url.replace("postgresql+psycopg://", "postgresql://")
+    ) as other:  # a new connection prepares it again
         assert prepared(other) == 0
         pgwire.run(other, [(READ, {"label": "a", "day": None})])
         assert prepared(other) == 1
@@ -137,14 +143,10 @@ def test_a_value_that_cannot_be_sent_fails_before_anything_is_sent(conn):
 
 
 @pytest.fixture
-def engine(database_urls):
-    if "postgresql" not in database_urls:
-        if REQUIRE_POSTGRES:
-            pytest.fail("REQUIRE_POSTGRES=1 but PostgreSQL is not available")
-        pytest.skip("PostgreSQL not available")
+def engine(pg_url):
     from sqlalchemy import create_engine
 
-    made = create_engine(database_urls["postgresql"])
+    made = create_engine(pg_url)
     yield made
     made.dispose()
 
