@@ -201,3 +201,24 @@ def test_disposing_the_engine_closes_the_kept_connection(engine):
     pooled, new = keeper.take(engine, idle_s=10)
     assert new
     keeper.give_back(engine, pooled)
+
+
+@pytest.mark.parametrize("prepared_before", [True, False])
+def test_a_lost_connection_raises_operational_error_and_is_not_kept(engine, prepared_before):
+    keeper = pgwire.Keeper()
+    pooled, _ = keeper.take(engine, idle_s=10)
+    raw = pooled.driver_connection
+    if prepared_before:  # the pipeline itself meets the lost connection, not the PREPARE
+        assert pgwire.run(raw, [(READ_ONLY, {"n": 0})]) == [[(0,)]]
+    with engine.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({raw.info.backend_pid})")
+    with pytest.raises(psycopg.OperationalError):
+        pgwire.run(raw, [("BEGIN", None), (READ_ONLY, {"n": 1})])
+    keeper.give_back(engine, pooled)  # broken: discarded, not kept
+    fresh, new = keeper.take(engine, idle_s=10)
+    assert new and fresh.driver_connection is not raw
+    assert pgwire.run(fresh.driver_connection, [(READ_ONLY, {"n": 2})]) == [[(2,)]]
+    keeper.give_back(engine, fresh)
+
+
+READ_ONLY = pgwire.Statement("test_wire_number", "SELECT %(n)s::int")
