@@ -144,6 +144,10 @@ def run(conn: Any, steps: Sequence[Step]) -> list[list[tuple]]:
         elif error is None and result.status == status.FATAL_ERROR:
             error = _error(conn, result)
     if error is not None:
+        if isinstance(error, pg.errors.InvalidSqlStatementName):
+            # The session lost its prepared statements (e.g. DISCARD ALL by a pooler): prepare
+            # them again on the next run.
+            _PREPARED.pop(conn, None)
         raise error
     if len(rows) != len(steps):  # pragma: no cover - a pipeline answers every step
         raise RuntimeError(f"{len(steps)} steps sent, {len(rows)} answered")

@@ -44,6 +44,7 @@ INSERT = pgwire.Statement(
     "INSERT INTO wire (label, at, raw) VALUES (%(label)s::varchar, %(at)s::timestamptz,"
     " %(raw)s::bytea) RETURNING id, label, at, raw",
 )
+READ_ONLY = pgwire.Statement("test_wire_number", "SELECT %(n)s::int")
 READ = pgwire.Statement(
     "test_wire_read",
     "SELECT count(*), json_build_array(%(label)s::varchar, %(day)s::date),"
@@ -221,4 +222,13 @@ def test_a_lost_connection_raises_operational_error_and_is_not_kept(engine, prep
     keeper.give_back(engine, fresh)
 
 
-READ_ONLY = pgwire.Statement("test_wire_number", "SELECT %(n)s::int")
+def test_statements_lost_by_the_session_are_prepared_again_on_the_next_run(conn):
+    assert pgwire.run(conn, [(READ_ONLY, {"n": 1})]) == [[(1,)]]
+    conn.rollback()
+    conn.execute("DEALLOCATE ALL")  # as a pooler resetting the session would
+    conn.commit()
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        pgwire.run(conn, [(READ_ONLY, {"n": 2})])
+    conn.rollback()
+    assert pgwire.run(conn, [(READ_ONLY, {"n": 3})]) == [[(3,)]]
+    conn.rollback()
