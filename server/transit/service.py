@@ -20,7 +20,11 @@ then returns the stored results) and by (terminal, ``local_seq``) (a stored tap 
 ``duplicate``). Each QR tap is re-verified at its ``tapped_at`` — signatures, certificate
 validity, scene, and the revocation log *as it was then* — and its (serial, counter) recorded in
 ``credential_use``: one already used (online, or at another gate) is a ``double_use``, kept for
-fraud review and never charged. A card answer's counter is recorded there too, under the serial
+fraud review and never charged. A tap the gate accepted although the card was listed at that
+moment (its list was older) is refused at upload when the listing says the code or card may not be
+the holder's (lost, replaced, a revoked certificate); under a transit ``debt`` listing the ride
+happened as the holder's own and is charged like any other, and flagged for review — the same
+rule for QR codes and card chips. A card answer's counter is recorded there too, under the serial
 ``-card_id`` (certificate and fallback serials are positive), so one chip answer is charged once.
 
 Late uploads: an exit that arrives after its entry was closed as ``no_exit`` (or an entry after its
@@ -1584,6 +1588,11 @@ def _verify_all(
     return results
 
 
+# Listing reasons under which a ride a gate accepted with an older list is still the holder's own:
+# it is charged (and flagged for review). Any other reason refuses the tap at upload.
+CHARGED_WHEN_LISTED: Final = frozenset({"debt"})
+
+
 class _RevocationHistory:
     """The revocation log of some serials and pseudonyms, to ask "was it revoked at T?"."""
 
@@ -2089,6 +2098,7 @@ class _BatchTap:
     counter: int | None = None
     accepted: Accepted | None = None
     use: dict[str, Any] | None = None
+    listed: str | None = None  # accepted offline although listed then (a charged reason)
 
     def refuse(self, code: str) -> None:
         self.result, self.error = REFUSED, code
@@ -2382,7 +2392,7 @@ def upload_batch(
         raise DomainError("request.idempotency_conflict", "local_seq stored concurrently")
     trips.write(session)
     _advance_chip_counters(session, items)
-    _flag_listed_cards(session, terminal, batch_id, items, now)
+    _flag_listed_taps(session, terminal, batch_id, items, now)
 
     for repeat, first in repeats:
         repeat.tap_id, repeat.trip_id = first.tap_id, first.trip_id
@@ -2425,9 +2435,11 @@ def _identify(session: Session, items: Sequence[_BatchTap], now: datetime) -> No
         )
         cards = _cards_for_pseudonyms(session, [a.pseudonym for _, a in good])
         for item, accepted in good:
-            if revocations.revoked(accepted.serial, accepted.pseudonym, item.tapped_at):  # type: ignore[arg-type]
+            reason = revocations.revoked(accepted.serial, accepted.pseudonym, item.tapped_at)  # type: ignore[arg-type]
+            if reason is not None and reason not in CHARGED_WHEN_LISTED:
                 item.refuse("credential.revoked")
                 continue
+            item.listed = reason
             card_id = cards.get(accepted.pseudonym)
             if card_id is None:
                 item.refuse("transit.no_card")
@@ -2481,17 +2493,22 @@ def _check_cards(
             item.refuse("card.not_active")
 
 
-def _flag_listed_cards(
+def _flag_listed_taps(
     session: Session, terminal: Terminal, batch_id: str, items: Sequence[_BatchTap], now: datetime
 ) -> None:
-    """Card taps a gate accepted although the card's pseudonym was on the revocation list when it
-    was tapped (e.g. transit ``debt``; the gate's list was older than the listing, or it has no
-    SAM to check it): the ride happened, so the tap is recorded and charged like any other, and
-    one audit event per batch (``transit.listed_card_accepted_offline``) names those taps for
-    review. A lost or sealed card never gets here: it was refused by its state at tap time."""
+    """Taps a gate accepted although the card was on the revocation list when it was tapped,
+    for a reason under which the ride is still the holder's (:data:`CHARGED_WHEN_LISTED`, e.g.
+    transit ``debt``; the gate's list was older than the listing, or it had no SAM to check a
+    card): the ride happened, so the tap is recorded and charged like any other, and one audit
+    event per batch (``transit.listed_card_accepted_offline``) names those taps for review. QR
+    codes listed for another reason were refused in :func:`_identify`; a lost or sealed card was
+    refused by its state at tap time."""
+    flagged = [
+        {"tap_id": i.tap_id, "card_id": i.card_id, "reason": i.listed}
+        for i in items
+        if i.result == ACCEPTED and i.medium == "qr" and i.listed
+    ]
     physical = [i for i in items if i.result == ACCEPTED and i.medium == "card"]
-    if not physical:
-        return
     pseudonyms: dict[int, bytes] = {}
     for chunk in _chunks(sorted({i.card_id for i in physical})):  # type: ignore[type-var]
         for card_id, pseudonym in session.execute(
@@ -2500,15 +2517,13 @@ def _flag_listed_cards(
             )
         ):
             pseudonyms[card_id] = bytes(pseudonym)
-    if not pseudonyms:
-        return  # no card here ever had a pseudonym, so none was listed
-    history = _RevocationHistory(session, (), pseudonyms.values())
-    flagged = []
-    for item in physical:
-        pseudonym = pseudonyms.get(item.card_id)  # type: ignore[arg-type]
-        reason = pseudonym and history.listed(pseudonym, item.tapped_at)  # type: ignore[arg-type]
-        if reason:
-            flagged.append({"tap_id": item.tap_id, "card_id": item.card_id, "reason": reason})
+    if pseudonyms:  # a card that never had a pseudonym was never listed
+        history = _RevocationHistory(session, (), pseudonyms.values())
+        for item in physical:
+            pseudonym = pseudonyms.get(item.card_id)  # type: ignore[arg-type]
+            reason = pseudonym and history.listed(pseudonym, item.tapped_at)  # type: ignore[arg-type]
+            if reason:
+                flagged.append({"tap_id": item.tap_id, "card_id": item.card_id, "reason": reason})
     if flagged:
         audit.record(
             session,
@@ -2518,7 +2533,7 @@ def _flag_listed_cards(
             object_id=batch_id,
             now=now,
             terminal_id=terminal.id,
-            taps=flagged,
+            taps=sorted(flagged, key=lambda f: f["tap_id"]),
         )
 
 

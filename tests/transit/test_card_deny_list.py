@@ -334,3 +334,46 @@ def test_a_gate_refreshed_with_a_delta_refuses_a_card_listed_meanwhile(
     refused = gate.tap_card(passenger.chip.tap(os.urandom(8)), utcnow())
     assert (refused["code"], refused["reason"]) == ("credential.revoked", "debt")
     assert len(gate.pending()) == 1
+
+
+def test_a_stale_gate_s_qr_taps_follow_the_card_rule_debt_charged_and_flagged_lost_refused(
+    app, client, make_passenger, bank_account, make_trip, make_transit_terminal
+):
+    """A gate whose list predates the listings accepts both codes. At upload the debtor's ride is
+    the holder's own — charged and flagged, as a listed card's would be — while the code of a card
+    reported lost may not be the holder's: refused, nothing charged."""
+    debtor, loser = make_passenger(), make_passenger()
+    bus = make_transit_terminal("bus_validator", "gz-bus", None)
+    gate = offline_gate(app, client, bus)  # downloaded before either listing
+    run_into_debt(app, debtor.card_id, bank_account, make_trip)
+    lost = client.post("/mobile/v1/card/report-loss", json={}, headers=loser.holder.headers)
+    assert lost.status_code == 200, lost.get_json()
+
+    now = utcnow() + timedelta(seconds=2)  # whole seconds at the gate: after both listings
+    assert gate.scan(debtor.code(), "transit", now)["accepted"] is True
+    assert gate.scan(loser.code(), "transit", now)["accepted"] is True
+    batch = {
+        "batch_id": "b-offline-stale-qr",
+        "taps": [
+            {
+                "local_seq": t["local_seq"],
+                "kind": "single",
+                "medium": "qr",
+                "code": t["text"],
+                "tapped_at": t["scanned_at"],
+            }
+            for t in gate.pending()
+        ],
+    }
+    response = terminal_post(client, bus, "/tap-batches", batch)
+    assert response.status_code == 200, response.get_json()
+    charged, refused = response.get_json()["results"]
+    assert (charged["result"], charged["code"]) == ("accepted", None)
+    assert (refused["result"], refused["code"]) == ("refused", "credential.revoked")
+    rides = [t for t in trips_of(app, debtor.card_id) if t.id == charged["trip_id"]]
+    assert [(t.charged_fen, t.payment_status) for t in rides] == [(200, "pending")]
+    assert trips_of(app, loser.card_id) == []
+    [flag] = flagged_batches(app)
+    assert flag["taps"] == [
+        {"tap_id": charged["tap_id"], "card_id": debtor.card_id, "reason": "debt"}
+    ]
