@@ -175,6 +175,19 @@ def revocation_version(app) -> int:
         return version
 
 
+def pending_batch(gate, batch_id: str) -> dict:
+    """The gate's queued taps (QR codes and card answers) as one upload."""
+    taps = []
+    for t in gate.pending():
+        tap = {"local_seq": t["local_seq"], "kind": "single", "tapped_at": t["scanned_at"]}
+        if "card" in t:
+            tap |= {"medium": "card", "card": t["card"]}
+        else:
+            tap |= {"medium": "qr", "code": t["text"]}
+        taps.append(tap)
+    return {"batch_id": batch_id, "taps": taps}
+
+
 def flagged_batches(app) -> list[dict]:
     with app.app_context():
         rows = db.session.execute(
@@ -236,19 +249,7 @@ def test_an_offline_gate_refuses_a_debt_listed_card_and_takes_it_after_repayment
     assert accepted["accepted"] is True
 
     # What the gate queued uploads as card taps and rides.
-    batch = {
-        "batch_id": "b-offline-cards-1",
-        "taps": [
-            {
-                "local_seq": t["local_seq"],
-                "kind": "single",
-                "medium": "card",
-                "card": t["card"],
-                "tapped_at": t["scanned_at"],
-            }
-            for t in gate.pending()
-        ],
-    }
+    batch = pending_batch(gate, "b-offline-cards-1")
     response = terminal_post(client, bus, "/tap-batches", batch)
     assert response.status_code == 200, response.get_json()
     assert [r["result"] for r in response.get_json()["results"]] == ["accepted", "accepted"]
@@ -267,19 +268,7 @@ def test_a_gate_with_a_stale_list_accepts_a_listed_card_and_the_upload_charges_a
     now = utcnow() + timedelta(seconds=2)  # the gate queues whole seconds: after the listing
     assert gate.tap_card(debtor.chip.tap(os.urandom(8)), now)["accepted"] is True
     assert gate.tap_card(other.chip.tap(os.urandom(8)), now)["accepted"] is True
-    batch = {
-        "batch_id": "b-offline-stale-1",
-        "taps": [
-            {
-                "local_seq": t["local_seq"],
-                "kind": "single",
-                "medium": "card",
-                "card": t["card"],
-                "tapped_at": t["scanned_at"],
-            }
-            for t in gate.pending()
-        ],
-    }
+    batch = pending_batch(gate, "b-offline-stale-1")
     response = terminal_post(client, bus, "/tap-batches", batch)
     assert response.status_code == 200, response.get_json()
     first, second = response.get_json()["results"]
@@ -352,19 +341,7 @@ def test_a_stale_gate_s_qr_taps_follow_the_card_rule_debt_charged_and_flagged_lo
     now = utcnow() + timedelta(seconds=2)  # whole seconds at the gate: after both listings
     assert gate.scan(debtor.code(), "transit", now)["accepted"] is True
     assert gate.scan(loser.code(), "transit", now)["accepted"] is True
-    batch = {
-        "batch_id": "b-offline-stale-qr",
-        "taps": [
-            {
-                "local_seq": t["local_seq"],
-                "kind": "single",
-                "medium": "qr",
-                "code": t["text"],
-                "tapped_at": t["scanned_at"],
-            }
-            for t in gate.pending()
-        ],
-    }
+    batch = pending_batch(gate, "b-offline-stale-qr")
     response = terminal_post(client, bus, "/tap-batches", batch)
     assert response.status_code == 200, response.get_json()
     charged, refused = response.get_json()["results"]
