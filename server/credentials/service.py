@@ -490,16 +490,8 @@ def on_card_serial_assigned(session: Session, card: Card, now: datetime) -> None
     the factory) gets one: the listing is logged again, so a delta carries the card's deny tag
     (``add.cards``) and a gate that only fetches deltas refuses the new plastic too. Called inside
     the registry's transaction."""
-    row = session.get(CardPseudonym, card.id)
-    if row is None:
-        return
-    last = session.execute(
-        select(RevocationEvent)
-        .where(RevocationEvent.kind == "pseudonym", RevocationEvent.value == row.pseudonym.hex())
-        .order_by(RevocationEvent.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if last is None or last.op != "add" or (last.expires_at and last.expires_at <= now):
+    last = _active_listing(session, card.id, now)
+    if last is None:
         return
     _log(session, "add", "pseudonym", last.value, last.reason, last.expires_at, now)
     session.flush()
@@ -507,6 +499,13 @@ def on_card_serial_assigned(session: Session, card: Card, now: datetime) -> None
 
 def pseudonym_listing(session: Session, card_id: int, now: datetime) -> str | None:
     """Why the card's pseudonym is on the revocation list now (its latest event), or None."""
+    last = _active_listing(session, card_id, now)
+    return None if last is None else last.reason
+
+
+def _active_listing(session: Session, card_id: int, now: datetime) -> RevocationEvent | None:
+    """The latest revocation event of the card's pseudonym when it lists the card now (an add
+    not yet expired); None when the card has no pseudonym or is not listed."""
     row = session.get(CardPseudonym, card_id)
     if row is None:
         return None
@@ -520,7 +519,7 @@ def pseudonym_listing(session: Session, card_id: int, now: datetime) -> str | No
         return None
     if last.expires_at is not None and last.expires_at <= now:
         return None
-    return last.reason
+    return last
 
 
 def deny_pseudonym(session: Session, card_id: int, reason: str, now: datetime) -> bool:

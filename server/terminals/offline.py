@@ -100,26 +100,24 @@ def _serial(value: object) -> str:
     return str(int(text))
 
 
-def _pseudonym(value: object) -> str:
+def _fixed_hex(value: object, length: int, what: str) -> str:
+    """``value`` as lower-case hex of exactly ``length`` bytes; ValueError naming ``what``."""
     text = str(value).lower()
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise ValueError(f"bad pseudonym {value!r}") from None
-    if len(raw) != PSEUDONYM_LEN:
-        raise ValueError(f"pseudonym must be {PSEUDONYM_LEN} bytes")
+        raise ValueError(f"bad {what} {value!r}") from None
+    if len(raw) != length:
+        raise ValueError(f"{what} must be {length} bytes")
     return raw.hex()
+
+
+def _pseudonym(value: object) -> str:
+    return _fixed_hex(value, PSEUDONYM_LEN, "pseudonym")
 
 
 def _card_tag(value: object) -> str:
-    text = str(value).lower()
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"bad card tag {value!r}") from None
-    if len(raw) != chip.DENY_TAG_LEN:
-        raise ValueError(f"card tag must be {chip.DENY_TAG_LEN} bytes")
-    return raw.hex()
+    return _fixed_hex(value, chip.DENY_TAG_LEN, "card tag")
 
 
 def _cards(doc: Mapping[str, Any]) -> dict[str, str]:

@@ -70,20 +70,25 @@ def test_a_terminal_disabled_elsewhere_is_refused_once_the_ttl_has_passed(
     assert (refused.status_code, code_of(refused)) == (403, "terminal.disabled")
 
 
+def move_elsewhere(app, terminal_id: int, stop_id: str) -> None:
+    """Move the gate to another station behind this process's back, as another process would."""
+    with app.app_context():
+        db.session.execute(
+            update(TerminalPlacement)
+            .where(TerminalPlacement.terminal_id == terminal_id)
+            .values(stop_id=stop_id)
+        )
+        db.session.commit()
+        db.session.remove()
+
+
 def test_a_placement_changed_elsewhere_is_used_once_the_ttl_has_passed(
     app, client, make_transit_terminal, passenger
 ):
     gate = make_transit_terminal("metro_gate", "gz-metro", "gzm-xilang")
     first = terminal_post(client, gate, TAPS, qr(passenger, "entry"))
     assert first.get_json()["trip"]["from_stop_id"] == "gzm-xilang"
-    with app.app_context():
-        db.session.execute(
-            update(TerminalPlacement)
-            .where(TerminalPlacement.terminal_id == gate.id)
-            .values(stop_id="gzm-gongyuanqian")
-        )
-        db.session.commit()
-        db.session.remove()
+    move_elsewhere(app, gate.id, "gzm-gongyuanqian")
     time.sleep(TTL + 0.05)
     exit_ = terminal_post(client, gate, TAPS, qr(passenger, "exit"))
     assert exit_.status_code == 200, exit_.get_json()
@@ -169,14 +174,7 @@ def test_a_placement_changed_elsewhere_is_used_at_the_next_qr_tap(
     gate = make_transit_terminal("metro_gate", "gz-metro", "gzm-xilang")
     first = terminal_post(client, gate, TAPS, qr(passenger, "entry"))
     assert first.get_json()["trip"]["from_stop_id"] == "gzm-xilang"
-    with app.app_context():
-        db.session.execute(
-            update(TerminalPlacement)
-            .where(TerminalPlacement.terminal_id == gate.id)
-            .values(stop_id="gzm-gongyuanqian")
-        )
-        db.session.commit()
-        db.session.remove()
+    move_elsewhere(app, gate.id, "gzm-gongyuanqian")
     exit_ = terminal_post(client, gate, TAPS, qr(passenger, "exit"))
     assert exit_.status_code == 200, exit_.get_json()
     assert exit_.get_json()["trip"]["to_stop_id"] == "gzm-gongyuanqian"
