@@ -80,6 +80,7 @@ class Config:
     SSC_TRANSIT_DEBT_LIMIT_FEN = 5000  # ¥50
     SSC_TRANSIT_REENTRY_MINUTES = 15  # a second metro entry this soon: transit.already_inside
     SSC_TRANSIT_EXIT_TIMEOUT_MINUTES = 240  # open entries close as no_exit (networks without one)
+    SSC_TRANSIT_COLLECT_RETRY_S = 300  # an unanswered fare debit is asked again this much later
 
     # Logging
     SSC_LOG_LEVEL = "INFO"
@@ -134,6 +135,7 @@ ENV_VARS: dict[str, Any] = {
     "SSC_TRANSIT_DEBT_LIMIT_FEN": int,
     "SSC_TRANSIT_REENTRY_MINUTES": int,
     "SSC_TRANSIT_EXIT_TIMEOUT_MINUTES": int,
+    "SSC_TRANSIT_COLLECT_RETRY_S": int,
     "SSC_LOG_LEVEL": str,
     "SSC_LOG_JSON": _env_bool,
     "SSC_MAX_CONTENT_LENGTH": int,

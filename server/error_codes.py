@@ -223,6 +223,11 @@ CATALOGUE: dict[str, ErrorSpec] = {
     ),
     # --- transit payment ---
     "transit.trip_not_found": ErrorSpec(404, "找不到该行程", "Trip not found"),
+    "transit.collection_in_progress": ErrorSpec(
+        409,
+        "该笔车费刚刚向银行发起扣款，稍后再试",
+        "The bank was asked for this fare moments ago; try again later",
+    ),
     "transit.no_debt": ErrorSpec(409, "您没有未还的乘车欠款", "You have no unpaid transit fares"),
     # --- transit fares ---
     "transit.fare_data_invalid": ErrorSpec(

@@ -120,6 +120,10 @@ class Trip(db.Model):
     journal_entry_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     priced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the collection job last asked the bank for this fare (None: never). From then on the
+    # fare is fixed (the bank may have debited it under the key trip:<id>): taps no longer re-price
+    # the trip, and the job retries it with the same amount once SSC_TRANSIT_COLLECT_RETRY_S passed.
+    collection_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_transit_trip_card_started", "card_id", "started_at"),

@@ -7,8 +7,9 @@ the call only, never logged or stored elsewhere). Outcomes:
 - fare 0 (free ride, capped) → ``paid``, no money moves, no entry;
 - the bank debits → one balanced journal entry, bank clearing → the operator's settlement
   account, under the idempotency key ``trip:<id>`` (the same key the bank sees) → ``paid``;
-- ``bank.timeout`` → stays ``pending`` and is retried later with the same key: the bank's
-  idempotency guarantees one debit even if the first call went through;
+- ``bank.timeout`` → stays ``pending`` and is retried with the same amount and key once
+  ``SSC_TRANSIT_COLLECT_RETRY_S`` has passed: the bank's idempotency guarantees one debit even if
+  the first call went through;
 - a refusal (account closed / frozen / insufficient funds / invalid) → a :class:`Debt`,
   ``payment_status="debt"``. When the holder's unpaid debt exceeds ``SSC_TRANSIT_DEBT_LIMIT_FEN``
   their current card's pseudonym goes on the revocation list with reason ``debt`` until the holder
@@ -33,9 +34,20 @@ The card's own ledger account (kind ``card``) does not figure in fares: it mirro
 bank account, so a fare is one entry bank clearing → operator and the card account never moves.
 The holder sees fares in their trips, not in the card account's movements.
 
-Exactly once: the trip row is locked (``SELECT … FOR UPDATE``; SQLite takes the write lock at
-``BEGIN``) for the whole collection, including the bank call, and both the bank and the journal
-use the key ``trip:<id>``.
+Exactly once, and no lock held while the bank answers: a collection is three steps.
+(1) A short transaction locks the card row, then the trip row (``SELECT … FOR UPDATE``; SQLite
+takes the write lock at ``BEGIN``), stamps ``collection_attempted_at`` and commits. Taps lock the
+card before they read a card's trips and keep it until they have written the ones they re-priced
+(an exit uploaded late completing a ``no_exit`` trip), so a tap either re-prices the trip before
+step 1 reads its fare or sees the stamp — and a stamped trip is never re-priced: its fare is the
+amount the bank was asked for under ``trip:<id>`` (the bank refuses the same key with another
+amount). (2) The bank call, with no transaction open: a slow bank delays neither the holder's
+taps nor, on SQLite, every other writer. (3) A second short transaction locks the card and the
+trip again and records the answer, unless another collector already did. An attempt that never got an answer (a
+timeout, a collector stopped mid-call) is taken up again by :func:`collect_pending` after
+``SSC_TRANSIT_COLLECT_RETRY_S``, with the same amount and key; a trip asked for more recently is
+left alone (``transit.collection_in_progress``). Both the bank and the journal use the key
+``trip:<id>``.
 """
 
 from __future__ import annotations
@@ -43,10 +55,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from server.credentials import service as credentials
@@ -206,12 +218,26 @@ def _debit(account_number: str | None, amount_fen: int, key: str) -> BankResult:
         return BankResult(ok=False, error=exc.code)
 
 
+def retry_after() -> timedelta:
+    """How long after an unanswered bank call the fare is asked for again."""
+    return timedelta(seconds=int(current_app.config["SSC_TRANSIT_COLLECT_RETRY_S"]))
+
+
+def _lock_card(session: Session, card_id: int) -> None:
+    session.execute(select(Card.id).where(Card.id == card_id).with_for_update())
+
+
 def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcome:
-    """Collect one trip's fare (see the module docstring). Commits (or rolls back) itself."""
-    trip = _lock_trip(session, trip_id)
-    if trip is None:
+    """Collect one trip's fare (see the module docstring): three steps, the bank call between two
+    short transactions. Commits (or rolls back) itself."""
+    # 1. Fix the fare: the card first (a tap holds it while it reads and re-prices its trips),
+    # then the trip; mark the attempt and commit before calling the bank.
+    card_id = session.execute(select(Trip.card_id).where(Trip.id == trip_id)).scalar_one_or_none()
+    if card_id is None:
         session.rollback()
         raise DomainError("transit.trip_not_found", trip_id=trip_id)
+    _lock_card(session, card_id)
+    trip = _lock_trip(session, trip_id)
     if trip.payment_status != PENDING:
         session.rollback()
         return CollectOutcome(trip_id, "skipped", journal_entry_id=trip.journal_entry_id)
@@ -219,23 +245,39 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
         trip.payment_status = PAID
         session.commit()
         return CollectOutcome(trip_id, PAID)
+    attempted = trip.collection_attempted_at
+    if attempted is not None and now - attempted < retry_after():
+        session.rollback()  # asked moments ago (in flight elsewhere, or it just timed out)
+        return CollectOutcome(trip_id, PENDING, code="transit.collection_in_progress")
+    trip.collection_attempted_at = now
+    amount, key = trip.charged_fen, f"trip:{trip.id}"
+    account = decrypt_bank_account(session.get(Card, card_id))
+    session.commit()
 
-    card = session.get(Card, trip.card_id)
-    key = f"trip:{trip.id}"
+    # 2. Ask the bank, holding no lock.
     try:
-        result = _debit(decrypt_bank_account(card), trip.charged_fen, key)
+        result = _debit(account, amount, key)
     except BankTimeout:
-        session.rollback()
         log.info("fare collection timed out", extra={"trip_id": trip_id})
         return CollectOutcome(trip_id, PENDING, code="bank.timeout")
 
+    # 3. Record the answer, unless another collector (after our attempt expired) already did.
+    # Card then trip again: a debt locks the holder's current card next, and a collector starting
+    # on this trip meanwhile holds the card before it waits for the trip.
+    _lock_card(session, card_id)
+    trip = _lock_trip(session, trip_id)
+    if trip is None or trip.payment_status != PENDING:
+        session.rollback()
+        return CollectOutcome(
+            trip_id, "skipped", journal_entry_id=trip.journal_entry_id if trip else None
+        )
     if result.ok:
         clearing = bank_clearing_account(session, now)
         operator = operator_account(session, trip.operator_id, now)
         entry, _ = post_entry(
             session,
             idempotency_key=key,
-            lines=[(clearing.id, -trip.charged_fen), (operator.id, trip.charged_fen)],
+            lines=[(clearing.id, -amount), (operator.id, amount)],
             kind=FARE_ENTRY_KIND,
             memo=f"trip {trip.id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
             now=now,
@@ -251,14 +293,14 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
         Debt(
             card_id=trip.card_id,
             trip_id=trip.id,
-            amount_fen=trip.charged_fen,
+            amount_fen=amount,
             reason=code,
             created_at=now,
         )
     )
     trip.payment_status = DEBT
     session.flush()
-    enforce_debt_limit(session, card, now)
+    enforce_debt_limit(session, session.get(Card, trip.card_id), now)
     session.commit()
     return CollectOutcome(trip_id, DEBT, code=code)
 
@@ -268,10 +310,17 @@ def collect_pending(session: Session, now: datetime, limit: int = 500) -> Collec
 
     Safe to run on several workers at once: each trip is locked while it is collected, and a trip
     another worker has already collected is skipped."""
+    asked_before = now - retry_after()
     ids = list(
         session.execute(
             select(Trip.id)
-            .where(Trip.payment_status == PENDING)
+            .where(
+                Trip.payment_status == PENDING,
+                or_(
+                    Trip.collection_attempted_at.is_(None),
+                    Trip.collection_attempted_at <= asked_before,
+                ),
+            )
             .order_by(Trip.id)
             .limit(max(1, int(limit)))
         ).scalars()

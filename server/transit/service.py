@@ -28,8 +28,12 @@ rule for QR codes and card chips. A card answer's counter is recorded there too,
 ``-card_id`` (certificate and fallback serials are positive), so one chip answer is charged once.
 
 Late uploads: an exit that arrives after its entry was closed as ``no_exit`` (or an entry after its
-exit was priced as ``no_entry``) completes that trip and re-prices it while its payment is still
-pending. Lock order everywhere: card rows (by id) → credential uses (by serial, counter) → taps.
+exit was priced as ``no_entry``), within ``LATE_PAIRING``, completes that trip and re-prices it
+while no money has been asked for it. Once the collection job has asked the bank for its maximum
+fare (``collection_attempted_at``; paid, a debt, or the answer still awaited) the amount is fixed:
+the late tap joins that trip as it is — recorded, pointing at the trip, not charged again (not a
+second maximum fare for one ride). Lock order everywhere: card rows (by id) → credential uses (by
+serial, counter) → taps → trips; the collection job takes the card row before the trip row too.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -118,7 +122,7 @@ STATIONED: Final = frozenset({TerminalKind.METRO_GATE, TerminalKind.BIKE_DOCK}) 
 ACCEPTED, REFUSED, DUPLICATE, DOUBLE_USE = "accepted", "refused", "duplicate", "double_use"
 OPEN, COMPLETE, INCOMPLETE = "open", "complete", "incomplete"
 PENDING, UNPRICED = "pending", "unpriced"
-REPRICEABLE: Final = frozenset({PENDING, UNPRICED})  # no money has moved yet
+REPRICEABLE: Final = frozenset({PENDING, UNPRICED})  # and never asked of the bank: no money moved
 
 # Defaults; each may be overridden in the app config.
 REENTRY_MINUTES = 15  # SSC_TRANSIT_REENTRY_MINUTES: a second entry this soon is refused
@@ -456,6 +460,13 @@ class _Ledger:
 _temporary_keys = itertools.count(-1, -1)
 
 
+def _repriceable(trip: Mapping[str, Any]) -> bool:
+    """A stored trip a later tap may still change (an incomplete one paired late): nothing was
+    collected or asked of the bank for it yet. Once the collection job has asked, its fare is the
+    one the bank was asked for (:mod:`server.transit.payment`)."""
+    return trip["payment_status"] in REPRICEABLE and trip["collection_attempted_at"] is None
+
+
 def _key(trip: dict[str, Any]) -> int:
     """A stable ledger key for a trip row (its id, or a negative key until it has one)."""
     key = trip.get("_key")
@@ -547,6 +558,7 @@ def _new_trip(
         "journal_entry_id": None,
         "created_at": now,
         "priced_at": None,
+        "collection_attempted_at": None,
     }
 
 
@@ -632,6 +644,8 @@ class _Trips:
         self.open: dict[tuple[int, str], dict[str, Any]] = {}
         self.no_exit: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
         self.no_entry: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+        # incomplete trips of the last LATE_PAIRING whose fare is collected or being collected
+        self.charged: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
         self.ledgers: dict[int, _Ledger] = defaultdict(_Ledger)
         self.new: list[dict[str, Any]] = []
         self.changed: dict[int, dict[str, Any]] = {}
@@ -641,7 +655,8 @@ class _Trips:
     def load(self, session: Session, since: date, first: datetime) -> None:
         """What the cards in ``holders`` already rode, for taps from ``first`` on.
 
-        Whole rows for open trips and re-priceable incomplete ones (they may change); per day,
+        Whole rows for open trips and re-priceable incomplete ones (they may change), and for
+        incomplete ones charged since ``first - LATE_PAIRING`` (a late tap joins them); per day,
         city and mode totals of the other rides since ``since`` (caps, volume discounts); and as
         transfer origins only the rides that can still be one: each card's last ride ended
         before ``first`` (within the longest transfer window) and any ended after it. So a
@@ -656,6 +671,7 @@ class _Trips:
                 "started_from": _started_from(since),
                 "first": first,
                 "oldest": oldest,
+                "late_from": first - LATE_PAIRING,
             }
             for row in session.execute(statement, params).mappings():
                 part = row["part"]
@@ -694,9 +710,12 @@ class _Trips:
         if row["status"] == OPEN:
             self.open[key] = row  # the latest open trip wins (ordered by start)
             return
+        if not _repriceable(row):  # counted in the totals; only a late tap may still join it
+            self.charged[key].append(row)
+            return
         if row["priced_at"] is not None:
             self.ledgers[row["card_id"]].add(_ride(row))
-        if row["payment_status"] in REPRICEABLE:
+        if _repriceable(row):
             if row["incomplete"] == "no_exit":
                 self.no_exit[key].append(row)
             elif row["incomplete"] == "no_entry":
@@ -797,13 +816,13 @@ class _Trips:
     def _late_exit(self, key: tuple[int, str], tap: dict[str, Any]) -> dict[str, Any] | None:
         """An exit whose entry was already closed as ``no_exit`` (uploaded later): complete it."""
         at = tap["tapped_at"]
-        candidates = [
-            t
-            for t in self.no_exit.get(key, ())
-            if t["started_at"] <= at <= t["started_at"] + LATE_PAIRING
-        ]
+
+        def fits(t: dict[str, Any]) -> bool:
+            return t["started_at"] <= at <= t["started_at"] + LATE_PAIRING
+
+        candidates = [t for t in self.no_exit.get(key, ()) if fits(t)]
         if not candidates:
-            return None
+            return self._join_charged(key, "no_exit", fits, latest=True)
         trip = max(candidates, key=lambda t: t["started_at"])
         self.no_exit[key].remove(trip)
         trip.update(
@@ -822,9 +841,13 @@ class _Trips:
         """An entry whose exit was already priced as ``no_entry`` (uploaded later)."""
         at = tap["tapped_at"]
         limit = at + LATE_PAIRING
-        candidates = [t for t in self.no_entry.get(key, ()) if at <= t["ended_at"] <= limit]
+
+        def fits(t: dict[str, Any]) -> bool:
+            return at <= t["ended_at"] <= limit
+
+        candidates = [t for t in self.no_entry.get(key, ()) if fits(t)]
         if not candidates:
-            return None
+            return self._join_charged(key, "no_entry", fits, latest=False)
         trip = min(candidates, key=lambda t: t["ended_at"])
         self.no_entry[key].remove(trip)
         trip.update(
@@ -836,6 +859,29 @@ class _Trips:
             entry_tap_id=tap["id"],
         )
         self._price(trip)
+        return trip
+
+    def _join_charged(
+        self,
+        key: tuple[int, str],
+        incomplete: str,
+        fits: Callable[[dict[str, Any]], bool],
+        *,
+        latest: bool,
+    ) -> dict[str, Any] | None:
+        """The other half of an incomplete trip whose maximum fare was already collected, or asked
+        of the bank (its amount is fixed, :func:`_repriceable`), uploaded late: the tap belongs to
+        that trip and is not charged again — not a second maximum fare for the same ride. The trip
+        row stays as charged (the collection may be finishing it right now); the tap points at it,
+        which is how an adjustment desk finds rides charged the maximum though both taps exist."""
+        candidates = [t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete]
+        candidates = [t for t in candidates if fits(t)]
+        if not candidates:
+            return None
+        moment = "started_at" if incomplete == "no_exit" else "ended_at"
+        pick = max if latest else min
+        trip = pick(candidates, key=lambda t: t[moment])
+        self.charged[key].remove(trip)  # one late tap per trip
         return trip
 
     # -- writing
@@ -863,14 +909,16 @@ def _load_statement(bounded: bool) -> Any:
     """The query of :meth:`_Trips.load`, built once (building it costs more than running it),
     three parts in one round trip, each row shaped as a trip row plus ``part``:
 
-    * ``_LIVE``: whole rows of open trips and re-priceable incomplete ones, by start;
+    * ``_LIVE``: whole rows of open trips, re-priceable incomplete ones, and incomplete ones
+      already charged that started after ``late_from`` (a late tap may still join them), by start;
     * ``_TOTALS``: per card, day, city and mode, the sum of settled fares in ``charged_fen``
       and the number of paid rides in ``transfer_count`` (other columns null);
     * ``_ORIGINS``: the settled rides that can still be a transfer origin, in the
       ``_LEDGER_COLUMNS`` (others null).
 
     Parameters: ``cards`` (a list of ids), ``since``, ``started_from`` (:func:`_started_from`),
-    ``first`` and, when ``bounded``, ``oldest`` (the start of the longest transfer window)."""
+    ``first``, ``late_from`` (``first - LATE_PAIRING``) and, when ``bounded``, ``oldest`` (the
+    start of the longest transfer window)."""
     trip = Trip.__table__
     mine = trip.c.card_id.in_(bindparam("cards", expanding=True))
     since = bindparam("since", type_=trip.c.service_date.type)
@@ -878,7 +926,11 @@ def _load_statement(bounded: bool) -> Any:
         trip.c.started_at >= bindparam("started_from", type_=trip.c.started_at.type)
     ) & (trip.c.service_date >= since)
     first = bindparam("first", type_=trip.c.ended_at.type)
-    repriceable = (trip.c.incomplete.is_not(None)) & (trip.c.payment_status.in_(REPRICEABLE))
+    repriceable = (
+        trip.c.incomplete.is_not(None)
+        & trip.c.payment_status.in_(REPRICEABLE)
+        & trip.c.collection_attempted_at.is_(None)
+    )
     settled = recent_enough & (trip.c.status != OPEN) & trip.c.priced_at.is_not(None) & ~repriceable
 
     def shaped(part: int, given: Mapping[str, Any]) -> list[Any]:
@@ -891,7 +943,9 @@ def _load_statement(bounded: bool) -> Any:
             out.append(value.label(name))
         return out
 
-    live = or_(trip.c.status == OPEN, repriceable & recent_enough)
+    late_from = bindparam("late_from", type_=trip.c.started_at.type)
+    charged = trip.c.incomplete.is_not(None) & ~repriceable & (trip.c.started_at >= late_from)
+    live = or_(trip.c.status == OPEN, repriceable & recent_enough, charged)
     rows = select(*shaped(_LIVE, {n: trip.c[n] for n in TRIP_COLUMNS})).where(mine, live)
     grouped = (trip.c.card_id, trip.c.service_date, trip.c.city_code, trip.c.mode)
     totals = (
@@ -1282,7 +1336,10 @@ _PG_CLAIM: Final = (
     " term.status, term.secret_rotated_at, term.network_id, term.stop_id"
     " FROM (SELECT 1) AS one LEFT JOIN locked ON true LEFT JOIN term ON true"
 )
-_PG_REPRICEABLE: Final = "(incomplete IS NOT NULL AND payment_status IN ('pending', 'unpriced'))"
+_PG_REPRICEABLE: Final = (
+    "(incomplete IS NOT NULL AND payment_status IN ('pending', 'unpriced')"
+    " AND collection_attempted_at IS NULL)"
+)
 # service_date bounds what the ledger counts; started_at lets the index bound the scan
 _PG_RECENT: Final = (
     "started_at >= %(started_from)s::timestamptz AND service_date >= %(since)s::date"
@@ -1294,7 +1351,10 @@ _PG_SETTLED: Final = (
 _PG_LIVE: Final = (
     "SELECT coalesce(json_agg(t ORDER BY t.started_at, t.id), '[]') FROM transit_trip AS t"
     " WHERE card_id = (SELECT id FROM c) AND (status = 'open'"
-    f" OR ({_PG_REPRICEABLE} AND {_PG_RECENT}))"
+    f" OR ({_PG_REPRICEABLE} AND {_PG_RECENT})"
+    f" OR (incomplete IS NOT NULL AND NOT {_PG_REPRICEABLE}"
+    " AND started_at >= %(first)s::timestamptz"
+    f" - interval '{int(LATE_PAIRING.total_seconds())} seconds'))"
 )
 _PG_TOTALS: Final = (
     "SELECT coalesce(json_agg(json_build_array(card_id, service_date, city_code, mode, charged,"
@@ -2027,7 +2087,7 @@ def price_trip(session: Session, trip: Trip, now: datetime) -> Trip:
     ledger = trips.ledgers[trip.card_id]
     if trip.id is not None and trip.priced_at is not None and trip.status != OPEN:
         ledger.remove(trip.id)  # loaded as a transfer origin, or re-priceable
-        if trip.incomplete is None or trip.payment_status not in REPRICEABLE:
+        if trip.incomplete is None or not _repriceable(row):
             # counted in the loaded totals: take its old fare out before pricing it again
             old = trip.charged_fen or 0
             ledger.add_totals(trip.service_date, trip.city_code, trip.mode, -old, -(old > 0))

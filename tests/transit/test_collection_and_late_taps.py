@@ -1,0 +1,299 @@
+"""Collecting a fare while its trip may still change: the bank call holds no lock, a fare asked of
+the bank is never re-priced, and a late tap joins a trip already charged instead of paying twice."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from server.clock import utcnow
+from server.extensions import db
+from server.ledger.models import JournalLine
+from server.transit import service
+from server.transit.models import Debt, Tap
+from tests.transit.conftest import collect, count_rows, terminal_post, trips_of
+
+MAX_FARE = 800  # Guangzhou Metro's maximum in the demo fares (an incomplete trip's fare)
+
+
+@pytest.fixture(autouse=True)
+def _books_balance(ledger_balances):
+    yield
+    ledger_balances()
+
+
+@pytest.fixture
+def gates(make_transit_terminal):
+    return (
+        make_transit_terminal("metro_gate", "gz-metro", "gzm-xilang"),
+        make_transit_terminal("metro_gate", "gz-metro", "gzm-gongyuanqian"),
+    )
+
+
+def tap_online(client, gate, passenger, kind, at):
+    """An online tap at ``at`` of a code shown now."""
+    body = {"kind": kind, "medium": "qr", "code": passenger.code(), "tapped_at": at.isoformat()}
+    return terminal_post(client, gate, "/taps", body)
+
+
+def upload_one(client, gate, passenger, kind, at) -> dict:
+    """One tap in an offline batch, of a code shown at ``at``; returns its result."""
+    tap = {
+        "local_seq": 1,
+        "kind": kind,
+        "medium": "qr",
+        "code": passenger.code(at),
+        "tapped_at": at.isoformat(),
+    }
+    response = terminal_post(
+        client, gate, "/tap-batches", {"batch_id": str(uuid.uuid4()), "taps": [tap]}
+    )
+    assert response.status_code == 200, response.get_json()
+    [result] = response.get_json()["results"]
+    return result
+
+
+def no_exit_trip(app, client, gate, passenger, entered) -> int:
+    """An entry left open past the exit timeout: a no_exit trip at the maximum fare, pending.
+    (The job runs as if hours had passed: the e-card was signed moments ago, and the gates'
+    codes must be from after that.)"""
+    assert tap_online(client, gate, passenger, "entry", entered).status_code == 200
+    with app.app_context():
+        assert service.close_open_trips(db.session, entered + timedelta(hours=4, minutes=1)) == 1
+        db.session.remove()
+    [trip] = trips_of(app, passenger.card_id)
+    assert (trip.incomplete, trip.payment_status, trip.charged_fen) == (
+        "no_exit",
+        "pending",
+        MAX_FARE,
+    )
+    return trip.id
+
+
+@dataclass
+class Ride:
+    """A metro entry 40 s ago at 西朗 left as a no_exit trip (maximum fare, pending), the holder's
+    bank account holding ¥100, and the exit gate at 公园前 whose tap (30 s later) comes late."""
+
+    passenger: Any
+    exit_gate: Any
+    entered: datetime
+    trip_id: int
+    account: str
+
+    def late_exit_online(self, client):
+        return tap_online(client, self.exit_gate, self.passenger, "exit", self.exited)
+
+    def late_exit_offline(self, client) -> dict:
+        return upload_one(client, self.exit_gate, self.passenger, "exit", self.exited)
+
+    @property
+    def exited(self) -> datetime:
+        return self.entered + timedelta(seconds=30)
+
+
+@pytest.fixture
+def ride(app, client, gates, passenger, bank_account) -> Ride:
+    entry_gate, exit_gate = gates
+    account = bank_account(passenger.card_id, 10_000)
+    entered = utcnow() - timedelta(seconds=40)
+    trip_id = no_exit_trip(app, client, entry_gate, passenger, entered)
+    return Ride(passenger, exit_gate, entered, trip_id, account)
+
+
+def pausing(fn: Callable) -> tuple[Callable, threading.Event, threading.Event]:
+    """``fn`` wrapped to stop on its way in until released: (wrapper, inside, release)."""
+    inside, release = threading.Event(), threading.Event()
+
+    def wrapper(*args):
+        inside.set()
+        release.wait(30)
+        return fn(*args)
+
+    return wrapper, inside, release
+
+
+def fare_lines(app, trip_id) -> list[int]:
+    """The journal amounts credited for the trip's fare (key trip:<id>)."""
+    from server.ledger.models import JournalEntry
+
+    with app.app_context():
+        amounts = db.session.execute(
+            select(JournalLine.amount_fen)
+            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+            .where(JournalEntry.idempotency_key == f"trip:{trip_id}", JournalLine.amount_fen > 0)
+        ).scalars()
+        found = list(amounts)
+        db.session.remove()
+    return found
+
+
+def tap_trip_ids(app) -> list[int | None]:
+    with app.app_context():
+        ids = list(db.session.execute(select(Tap.trip_id).order_by(Tap.id)).scalars())
+        db.session.remove()
+    return ids
+
+
+def test_a_late_exit_after_the_maximum_fare_was_collected_joins_that_trip_uncharged(
+    app, client, ride, passenger, sim_bank
+):
+    assert collect(app, ride.trip_id).status == "paid"
+
+    # The exit gate was offline; its batch arrives after the fare was collected.
+    result = ride.late_exit_offline(client)
+
+    assert (result["result"], result["trip_id"]) == ("accepted", ride.trip_id)
+    [trip] = trips_of(app, passenger.card_id)  # no second trip at a second maximum fare
+    assert (trip.id, trip.incomplete, trip.payment_status) == (ride.trip_id, "no_exit", "paid")
+    assert tap_trip_ids(app) == [ride.trip_id, ride.trip_id]
+    assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
+
+
+def test_a_late_entry_after_the_maximum_fare_was_collected_joins_that_trip_uncharged(
+    app, client, gates, passenger, bank_account, sim_bank
+):
+    entry_gate, exit_gate = gates
+    number = bank_account(passenger.card_id, 10_000)
+    exited = utcnow() - timedelta(seconds=10)
+    response = tap_online(client, exit_gate, passenger, "exit", exited)
+    assert response.status_code == 200, response.get_json()
+    trip_id = response.get_json()["trip"]["id"]
+    assert collect(app, trip_id).status == "paid"
+
+    result = upload_one(client, entry_gate, passenger, "entry", exited - timedelta(seconds=30))
+
+    assert (result["result"], result["trip_id"]) == ("accepted", trip_id)
+    [trip] = trips_of(app, passenger.card_id)  # no open trip left to become a no_exit fare
+    assert (trip.incomplete, trip.payment_status, trip.charged_fen) == (
+        "no_entry",
+        "paid",
+        MAX_FARE,
+    )
+    assert sim_bank.balance(number) == 10_000 - MAX_FARE
+
+
+def test_a_late_exit_before_any_collection_still_completes_the_trip_at_its_fare(
+    app, client, ride, passenger
+):
+    result = ride.late_exit_offline(client)
+
+    assert (result["result"], result["trip_id"]) == ("accepted", ride.trip_id)
+    [trip] = trips_of(app, passenger.card_id)
+    assert (trip.status, trip.incomplete, trip.charged_fen) == ("complete", None, 400)
+    assert collect(app, ride.trip_id).status == "paid"
+    assert fare_lines(app, ride.trip_id) == [400]
+
+
+def test_a_fare_whose_debit_went_unanswered_is_not_re_priced_and_is_charged_once(
+    app, client, ride, passenger, sim_bank
+):
+    """The bank took the maximum fare but the answer was lost. An exit uploaded meanwhile must
+    not change the amount: the retry under trip:<id> with another amount would be refused
+    (``bank.idempotency_conflict``) and the paid ride turned into a debt."""
+    sim_bank.fail_next("timeout")
+    asked = utcnow()
+    assert collect(app, ride.trip_id, asked).code == "bank.timeout"
+
+    result = ride.late_exit_offline(client)
+    assert (result["result"], result["trip_id"]) == ("accepted", ride.trip_id)
+    [trip] = trips_of(app, passenger.card_id)
+    assert (trip.incomplete, trip.charged_fen, trip.payment_status) == (
+        "no_exit",
+        MAX_FARE,
+        "pending",
+    )
+
+    retried = collect(app, ride.trip_id, asked + timedelta(minutes=5))
+    assert retried.status == "paid"
+    assert count_rows(app, Debt) == 0
+    assert fare_lines(app, ride.trip_id) == [MAX_FARE]
+    assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
+    assert sim_bank.movements == 1
+
+
+# --- on PostgreSQL, with two transactions at once ----------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_a_slow_bank_holds_up_no_tap_of_the_holder(
+    app, ride, make_transit_terminal, passenger, sim_bank, monkeypatch
+):
+    """While the bank takes its time over the maximum fare, the holder's late exit and their next
+    bus ride are decided at once (before: the exit waited for the trip row the collection held
+    through the bank call)."""
+    bus = make_transit_terminal("bus_validator", "gz-bus", None)
+    slow_debit, inside, release = pausing(sim_bank.debit)
+    monkeypatch.setattr(sim_bank, "debit", slow_debit)
+    outcomes: list = []
+    answers: list = []
+
+    def taps() -> None:
+        own = app.test_client()
+        answers.append(ride.late_exit_online(own))
+        answers.append(tap_online(own, bus, passenger, "single", utcnow()))
+
+    collector = threading.Thread(target=lambda: outcomes.append(collect(app, ride.trip_id)))
+    collector.start()
+    try:
+        assert inside.wait(30)
+        tapping = threading.Thread(target=taps)
+        tapping.start()
+        tapping.join(10)
+        assert not tapping.is_alive(), "a tap waited for the bank"
+        assert collector.is_alive()  # the bank has not answered yet
+    finally:
+        release.set()
+        collector.join(30)
+
+    late_exit, bus_ride = answers
+    assert late_exit.status_code == 200, late_exit.get_json()
+    assert late_exit.get_json()["trip"]["id"] == ride.trip_id
+    assert bus_ride.status_code == 200, bus_ride.get_json()
+    assert [o.status for o in outcomes] == ["paid"]
+    assert fare_lines(app, ride.trip_id) == [MAX_FARE]
+    assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
+
+
+@pytest.mark.postgres_only
+def test_a_trip_re_priced_while_the_collector_starts_is_charged_its_new_fare(
+    app, ride, passenger, sim_bank, monkeypatch
+):
+    """A late exit completes the no_exit trip (¥4 instead of the maximum) and, before it commits,
+    the collection job picks the trip: the job waits for the card the tap holds and then asks the
+    bank for ¥4 — before, it locked only the trip, took the maximum, and the tap's update then
+    wrote the trip back to ¥4 pending over the collected one."""
+    paused, inside, release = pausing(service._pg_write_and_commit)
+    monkeypatch.setattr(service, "_pg_write_and_commit", paused)
+    answers: list = []
+    outcomes: list = []
+    tapping = threading.Thread(
+        target=lambda: answers.append(ride.late_exit_online(app.test_client()))
+    )
+    tapping.start()
+    try:
+        assert inside.wait(30)  # the tap holds the card and has re-priced the trip, uncommitted
+        collector = threading.Thread(target=lambda: outcomes.append(collect(app, ride.trip_id)))
+        collector.start()
+        collector.join(1.0)
+        assert collector.is_alive()  # waits for the card row
+    finally:
+        release.set()
+        tapping.join(30)
+        collector.join(30)
+
+    [answer] = answers
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["trip"]["charged_fen"] == 400
+    assert [o.status for o in outcomes] == ["paid"]
+    [trip] = trips_of(app, passenger.card_id)
+    assert (trip.status, trip.charged_fen, trip.payment_status) == ("complete", 400, "paid")
+    assert fare_lines(app, ride.trip_id) == [400]
+    assert sim_bank.balance(ride.account) == 10_000 - 400
