@@ -228,14 +228,18 @@ class RepaymentOut(OutSchema):
 @require("cardholder.self", actors=CARDHOLDER)
 @endpoint(
     summary="补缴乘车欠款（从社保卡银行账户扣款） Repay unpaid fares from my card's bank account",
-    description="银行扣款失败时不做任何记录，返回银行错误码。补换的新卡还在制作中（尚无银行账户）时，"
-    "从原卡的银行账户扣款。"
-    " On a bank failure nothing is recorded and the bank's code is returned. While a replacement"
+    description="银行拒绝扣款时不做任何记录，返回银行错误码；银行超时未答复时，几分钟内再次提交会按银行的"
+    "处理结果入账，或提示正在处理（transit.repayment_in_progress），之后以同一笔请求重新向银行扣款，"
+    "不会重复扣款。补换的新卡还在制作中（尚无银行账户）时，从原卡的银行账户扣款。"
+    " A bank refusal records nothing and returns the bank's code. After a bank timeout, asking"
+    " again within minutes records what the bank did, or answers transit.repayment_in_progress;"
+    " later the same request is put to the bank again (never charged twice). While a replacement"
     " card is still being made (no bank account yet), the previous card's account pays.",
     response=RepaymentOut,
     errors=(
         "ecard.no_card",
         "transit.no_debt",
+        "transit.repayment_in_progress",
         "bank.timeout",
         "bank.account_closed",
         "bank.account_frozen",

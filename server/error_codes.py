@@ -229,6 +229,11 @@ CATALOGUE: dict[str, ErrorSpec] = {
         "The bank was asked for this fare moments ago; try again later",
     ),
     "transit.no_debt": ErrorSpec(409, "您没有未还的乘车欠款", "You have no unpaid transit fares"),
+    "transit.repayment_in_progress": ErrorSpec(
+        409,
+        "您的还款正在银行处理中，请几分钟后再查看",
+        "Your repayment is being processed by the bank; check again in a few minutes",
+    ),
     # --- transit fares ---
     "transit.fare_data_invalid": ErrorSpec(
         422, "票价数据有误，未导入任何数据", "Fare data is invalid; nothing was imported"

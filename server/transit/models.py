@@ -145,6 +145,12 @@ class Debt(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     repaid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     journal_entry_id: Mapped[int | None] = mapped_column(BigId)
+    # A repayment asked of the bank and not answered yet (or not recorded yet): its idempotency
+    # key, when it was asked, and the card whose bank account was asked. A retry asks again under
+    # the same key, for the same debts, from the same account (payment.repay_debts).
+    repay_key: Mapped[str | None] = mapped_column(String(64))
+    repay_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    repay_card_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("card.id"))
 
 
 # --- Fare data ---------------------------------------------------------------------------------

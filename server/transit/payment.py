@@ -25,9 +25,11 @@ must reach the same account under the same key to be charged once; a refusal the
 account was closed) becomes the holder's debt, repaid from their current card's account.
 
 Ordering on PostgreSQL: a new debt row holds a key-share lock on its card (foreign key) and the
-debt check then locks the holder's current card; a replacement, a found card and a repayment lock
-that card row too. So a debt collected while the card is replaced, found or repaid is seen by the
-other transaction, or sees its result: the listing lands on the right card, never on none.
+debt check then locks the holder's current card; a replacement, a found card and both steps of a
+repayment that write lock that card row too. So a debt collected while the card is replaced or
+found is seen by the other transaction, or sees its result: the listing lands on the right card,
+never on none. A debt collected while a repayment waits for the bank is not part of it; recording
+the repayment lifts the listing only if what the holder still owes is within the limit.
 
 The card's own ledger account (kind ``card``) does not figure in fares: it mirrors money routed
 *through* the card (subsidies paid in, stored value), while fares are collected straight from the
@@ -43,17 +45,19 @@ step 1 reads its fare or sees the stamp — and a stamped trip is never re-price
 amount the bank was asked for under ``trip:<id>`` (the bank refuses the same key with another
 amount). (2) The bank call, with no transaction open: a slow bank delays neither the holder's
 taps nor, on SQLite, every other writer. (3) A second short transaction locks the card and the
-trip again and records the answer, unless another collector already did. An attempt that never got an answer (a
-timeout, a collector stopped mid-call) is taken up again by :func:`collect_pending` after
-``SSC_TRANSIT_COLLECT_RETRY_S``, with the same amount and key; a trip asked for more recently is
-left alone (``transit.collection_in_progress``). Both the bank and the journal use the key
-``trip:<id>``.
+trip again and records the answer, unless another collector already did. An attempt that never
+got an answer (a timeout, a collector stopped mid-call) is taken up again by
+:func:`collect_pending` after ``SSC_TRANSIT_COLLECT_RETRY_S``, with the same amount and key; a
+trip asked for more recently is left alone (``transit.collection_in_progress``). Both the bank
+and the journal use the key ``trip:<id>``. Repayments of debts follow the same three steps
+(:func:`repay_debts`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -64,7 +68,7 @@ from sqlalchemy.orm import Session
 from server.credentials import service as credentials
 from server.errors import DomainError
 from server.ledger.bank import BankError, BankGateway, BankResult, BankTimeout
-from server.ledger.models import Account
+from server.ledger.models import Account, JournalEntry
 from server.ledger.rules import AccountKind
 from server.ledger.service import open_account, post_entry
 from server.registry.models import Card
@@ -80,7 +84,6 @@ PENDING, PAID, DEBT = "pending", "paid", "debt"
 DEBT_REASON = "debt"  # the reason on the revocation list
 FARE_ENTRY_KIND = "transit_fare"
 REPAY_ENTRY_KIND = "transit_debt_repaid"
-MAX_REPAY_ATTEMPTS = 1000  # keys repay:<debts>:<n> tried before giving up (never reached)
 
 
 def bank() -> BankGateway:
@@ -480,46 +483,59 @@ class Repayment:
     unlisted: bool  # the debt listing was lifted
 
 
-def _paying_account(session: Session, card: Card, card_ids: list[int]) -> str | None:
-    """The current card's bank account, or while it has none (a replacement at the factory) that
-    of the holder's latest other card with one."""
-    account = decrypt_bank_account(card)
-    if account is not None:
-        return account
+def _paying_card(session: Session, card: Card, card_ids: list[int]) -> Card:
+    """The current card, or while it has no bank account (a replacement at the factory) the
+    holder's latest other card with one."""
+    if card.bank_account_enc is not None:
+        return card
     earlier = session.execute(
         select(Card)
         .where(Card.id.in_(card_ids), Card.id != card.id, Card.bank_account_enc.is_not(None))
         .order_by(Card.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return None if earlier is None else decrypt_bank_account(earlier)
-
-
-def _repay_key(debts: list[Debt]) -> str:
-    ids = ",".join(str(d.id) for d in debts)
-    digest = hashlib.sha256(ids.encode()).hexdigest()[:40]
-    for attempt in range(MAX_REPAY_ATTEMPTS):
-        key = f"repay:{digest}:{attempt}"
-        previous = bank().status(key)
-        # Unused: a fresh attempt. Applied but unheard (a timeout): repeat it, the bank answers
-        # with its first result and moves nothing again. Refused: that attempt is over.
-        if previous is None or previous.ok:
-            return key
-    raise DomainError("bank.idempotency_conflict")  # pragma: no cover - a thousand refusals
+    return card if earlier is None else earlier
 
 
 def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -> Repayment:
-    """Repay every unpaid debt of the holder's cards (replaced ones included) from the bank
-    account of their current card, which stays locked for the whole repayment. While a
-    replacement is still at the card factory (no account yet), the account of the holder's latest
-    card that has one pays: the card whose fares ran into debt, whose account the bank keeps until
-    the new card's is opened.
+    """Repay the unpaid debts of the holder's cards (replaced ones included) from the bank account
+    of their current card — while a replacement is still at the card factory (no account yet),
+    that of the holder's latest card that has one: the card whose fares ran into debt, whose
+    account the bank keeps until the new card's is opened. Commits.
 
-    The bank is debited for the total under a key derived from the debts and the attempt number
-    (an attempt that timed out is repeated under its own key, a refused one is not). On success:
-    one journal entry (bank clearing → each operator), the debts and their trips marked repaid
-    and paid, the debt listing lifted (a listing for another reason, e.g. lost, stays). On a bank
-    failure nothing is written and the bank's code is raised. Commits."""
+    Three steps, no lock held while the bank answers (the holder's taps lock their card):
+    (1) lock the current card and the open debts, stamp them with a fresh key (``repay_key``),
+    the time and the paying card, commit; (2) ask the bank for the total under that key;
+    (3) lock card and debts again and record the answer. Paid: one journal entry (bank clearing →
+    each operator), the debts and their trips repaid and paid, the debt listing lifted when what
+    the holder still owes (a debt added meanwhile) is within the limit; a listing for another
+    reason (lost) stays. Refused: the stamps are cleared and the bank's code raised; nothing else
+    is written. No answer (``bank.timeout``): the stamps stay. Asked again within
+    ``SSC_TRANSIT_COLLECT_RETRY_S`` the bank's record of the key decides (went through: recorded
+    now; else ``transit.repayment_in_progress``); later, the same debts are asked for again under
+    the same key from the same account — the bank moves the money once whatever happened to the
+    first call. Debts added after an attempt wait for the next repayment."""
+    attempt = _start_repayment(session, person_id, now)
+    result = attempt.recorded
+    if result is None:
+        try:
+            result = _debit(attempt.account, attempt.amount_fen, attempt.key)
+        except BankTimeout:
+            log.info("transit repayment timed out", extra={"person_id": person_id})
+            raise DomainError("bank.timeout") from None
+    return _finish_repayment(session, actor, person_id, attempt.key, result, now)
+
+
+@dataclass(frozen=True)
+class _RepayAttempt:
+    key: str
+    amount_fen: int
+    account: str | None = field(repr=False)  # decrypted for the bank call only
+    recorded: BankResult | None = None  # the bank's record of an earlier call under the key
+
+
+def _start_repayment(session: Session, person_id: int, now: datetime) -> _RepayAttempt:
+    """Step 1 of :func:`repay_debts` (commits or rolls back)."""
     card = lock_current_card(session, person_id)
     if card is None:
         session.rollback()
@@ -529,17 +545,52 @@ def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -
     if not debts:
         session.rollback()
         raise DomainError("transit.no_debt")
-    total = sum(d.amount_fen for d in debts)
-    key = _repay_key(debts)
-    try:
-        result = _debit(_paying_account(session, card, card_ids), total, key)
-    except BankTimeout:
-        session.rollback()
-        raise DomainError("bank.timeout") from None
-    if not result.ok:
-        session.rollback()
-        raise DomainError(result.error or "bank.invalid_account")
+    waiting = [d for d in debts if d.repay_key is not None]
+    if waiting:
+        first = min(waiting, key=lambda d: (d.repay_attempted_at, d.id))
+        key: str = first.repay_key  # type: ignore[assignment]
+        chosen = [d for d in waiting if d.repay_key == key]
+        if now - first.repay_attempted_at < retry_after():  # type: ignore[operator]
+            session.rollback()
+            recorded = bank().status(key)
+            if recorded is None:  # still on its way, or never arrived: wait before asking again
+                raise DomainError("transit.repayment_in_progress")
+            return _RepayAttempt(key, 0, None, recorded)
+        paying = session.get(Card, first.repay_card_id) or card
+    else:
+        key = f"repay:{uuid.uuid4().hex}"
+        chosen = debts
+        paying = _paying_card(session, card, card_ids)
+    for debt in chosen:
+        debt.repay_key, debt.repay_attempted_at, debt.repay_card_id = key, now, paying.id
+    attempt = _RepayAttempt(key, sum(d.amount_fen for d in chosen), decrypt_bank_account(paying))
+    session.commit()
+    return attempt
 
+
+def _finish_repayment(
+    session: Session, actor: Actor, person_id: int, key: str, result: BankResult, now: datetime
+) -> Repayment:
+    """Step 3 of :func:`repay_debts`: record the bank's answer for ``key`` (commits)."""
+    card = lock_current_card(session, person_id)  # the card before the debts, as in step 1
+    debts = list(
+        session.execute(
+            select(Debt)
+            .where(Debt.repay_key == key, Debt.repaid_at.is_(None))
+            .order_by(Debt.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
+    if not debts:  # recorded meanwhile by another request of the holder
+        session.rollback()
+        return _recorded_repayment(session, key, result)
+    if not result.ok:
+        for debt in debts:
+            debt.repay_key = debt.repay_attempted_at = debt.repay_card_id = None
+        session.commit()
+        raise DomainError(result.error or "bank.invalid_account")
+    total = sum(d.amount_fen for d in debts)
     trips = {
         t.id: t
         for t in session.execute(
@@ -572,32 +623,35 @@ def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -
         trip.payment_status = PAID
         trip.journal_entry_id = entry.id
     session.flush()
+    subject = card or session.get(Card, debts[0].card_id)  # no usable card left: the debt's
     audit.record(
         session,
         actor,
         "transit.debt_repaid",
         object_type="card",
-        object_id=card.id,
-        city_code=card.issuing_city,
+        object_id=subject.id,
+        city_code=subject.issuing_city,
         now=now,
         debts=len(debts),
         amount_fen=total,
         journal_entry_id=entry.id,
     )
     unlisted = False
-    for card_id in sorted({d.card_id for d in debts} | {card.id}):
-        if credentials.allow_pseudonym(session, card_id, DEBT_REASON, now):
-            unlisted = True
-            audit.record(
-                session,
-                actor,
-                "transit.card_allowed",
-                object_type="card",
-                object_id=card_id,
-                city_code=card.issuing_city,
-                now=now,
-                reason=DEBT_REASON,
-            )
+    # A debt that became due while the bank answered may still keep the holder over the limit.
+    if person_debt_fen(session, person_id) <= debt_limit_fen():
+        for card_id in sorted({d.card_id for d in debts} | {subject.id}):
+            if credentials.allow_pseudonym(session, card_id, DEBT_REASON, now):
+                unlisted = True
+                audit.record(
+                    session,
+                    actor,
+                    "transit.card_allowed",
+                    object_type="card",
+                    object_id=card_id,
+                    city_code=subject.issuing_city,
+                    now=now,
+                    reason=DEBT_REASON,
+                )
     session.commit()
     return Repayment(
         repaid_fen=total,
@@ -605,4 +659,27 @@ def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -
         journal_entry_id=entry.id,
         bank_reference=result.reference,
         unlisted=unlisted,
+    )
+
+
+def _recorded_repayment(session: Session, key: str, result: BankResult) -> Repayment:
+    """What another request already recorded for ``key`` (two requests of one holder finished
+    the same attempt)."""
+    if not result.ok:
+        raise DomainError(result.error or "bank.invalid_account")
+    entry_id = session.execute(
+        select(JournalEntry.id).where(JournalEntry.idempotency_key == key)
+    ).scalar_one()
+    repaid = session.execute(
+        select(func.count(), func.coalesce(func.sum(Debt.amount_fen), 0)).where(
+            Debt.journal_entry_id == entry_id
+        )
+    ).one()
+    session.rollback()
+    return Repayment(
+        repaid_fen=int(repaid[1]),
+        debts=int(repaid[0]),
+        journal_entry_id=entry_id,
+        bank_reference=result.reference,
+        unlisted=False,
     )

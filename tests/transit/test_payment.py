@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
 from server.clock import utcnow
@@ -310,7 +311,7 @@ def test_repaying_without_debt_is_refused(client, holder):
         ("timeout_before", 504, "bank.timeout"),
     ],
 )
-def test_a_bank_failure_during_repayment_writes_nothing(
+def test_a_bank_failure_during_repayment_moves_no_money_and_the_retry_repays_once(
     app, client, holder, bank_account, sim_bank, make_trip, failure, status, code
 ):
     number, _ = run_into_debt(app, holder, bank_account, sim_bank, make_trip)
@@ -334,12 +335,73 @@ def test_a_bank_failure_during_repayment_writes_nothing(
         )
         db.session.remove()
 
-    # The retry succeeds and the bank is debited exactly once in all (a timeout that went through
-    # is repeated under its own key; a refused attempt is not).
+    # The retry succeeds and the bank is debited exactly once in all. A refused attempt is over:
+    # asked again at once under a new key. A timeout that went through is recorded from the
+    # bank's answer for its key; one that never arrived is asked again under the same key once
+    # SSC_TRANSIT_COLLECT_RETRY_S has passed (it might still be on its way before that).
     retry = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    if failure == "timeout_before":
+        assert (retry.status_code, retry.get_json()["code"]) == (
+            409,
+            "transit.repayment_in_progress",
+        )
+        assert sim_bank.movements == 0
+        with time_machine.travel(utcnow() + timedelta(seconds=301), tick=False):
+            retry = client.post("/mobile/v1/transit/repay", headers=holder.headers)
     assert retry.status_code == 200, retry.get_json()
+    assert retry.get_json()["repaid_fen"] == 5_500
     assert sim_bank.balance(number) == 10_000 - 5_500
+    assert sim_bank.movements == 1
     assert listing(app, holder.card_id) is None
+
+
+def test_a_debt_added_while_a_repayment_went_unanswered_waits_for_the_next_one(
+    app, client, holder, bank_account, sim_bank, make_trip
+):
+    """The retry of an unanswered repayment asks for the same debts under the same key (the bank
+    may have taken them already); a fare that became a debt meanwhile is not in it, and while it
+    alone keeps the holder over the limit the card stays listed."""
+    number, _ = run_into_debt(app, holder, bank_account, sim_bank, make_trip)  # ¥30 + ¥25
+    sim_bank.open_account(number, 20_000)
+    sim_bank.fail_next("timeout_before")
+    first = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    assert (first.status_code, first.get_json()["code"]) == (504, "bank.timeout")
+
+    coach = make_trip(holder.card_id, base=6000)  # an intercity coach the bank refuses
+    sim_bank.fail_next("insufficient_funds")
+    assert collect(app, coach).status == "debt"
+
+    with time_machine.travel(utcnow() + timedelta(seconds=301), tick=False):
+        retry = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+        assert retry.status_code == 200, retry.get_json()
+        assert (retry.get_json()["repaid_fen"], retry.get_json()["debts"]) == (5_500, 2)
+        assert retry.get_json()["unlisted"] is False
+        assert listing(app, holder.card_id) == "debt"  # still owes ¥60, over the ¥50 limit
+
+        last = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+        assert last.status_code == 200, last.get_json()
+        assert (last.get_json()["repaid_fen"], last.get_json()["unlisted"]) == (6_000, True)
+    assert sim_bank.balance(number) == 20_000 - 11_500
+    assert sim_bank.movements == 2
+    assert listing(app, holder.card_id) is None
+
+
+def test_a_refused_repayment_is_over_and_the_next_asks_under_a_new_key(
+    app, client, holder, bank_account, sim_bank, make_trip
+):
+    number, _ = run_into_debt(app, holder, bank_account, sim_bank, make_trip)
+    sim_bank.open_account(number, 5_000)  # not enough for ¥55
+    refused = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "bank.insufficient_funds")
+    with app.app_context():
+        stamps = db.session.execute(select(Debt.repay_key, Debt.repay_attempted_at)).all()
+        db.session.remove()
+    assert set(stamps) == {(None, None)}
+
+    sim_bank.open_account(number, 10_000)
+    repaid = client.post("/mobile/v1/transit/repay", headers=holder.headers)
+    assert repaid.status_code == 200, repaid.get_json()
+    assert sim_bank.balance(number) == 10_000 - 5_500
 
 
 def test_repaying_does_not_lift_a_lost_card_listing(
@@ -469,13 +531,13 @@ def test_two_repayments_at_once_debit_once(app, client, holder, bank_account, si
     number, _ = run_into_debt(app, holder, bank_account, sim_bank, make_trip)
     sim_bank.open_account(number, 10_000)
     barrier = threading.Barrier(2)
-    codes: list = []
+    answers: list = []
 
     def worker() -> None:
         c = app.test_client()
         barrier.wait()
         response = c.post("/mobile/v1/transit/repay", headers=holder.headers)
-        codes.append((response.status_code, (response.get_json() or {}).get("code")))
+        answers.append((response.status_code, response.get_json() or {}))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
@@ -483,8 +545,16 @@ def test_two_repayments_at_once_debit_once(app, client, holder, bank_account, si
     for t in threads:
         t.join(60)
 
-    assert sorted(codes) == [(200, None), (409, "transit.no_debt")]
+    # One repayment. The other request found it recorded (no debt left), the first one's bank
+    # call still out (in progress), or the bank's record of it and answered with the same entry.
     assert sim_bank.balance(number) == 10_000 - 5_500
+    assert sim_bank.movements == 1
+    repaid = [body for status, body in answers if status == 200]
+    assert repaid and {b["repaid_fen"] for b in repaid} == {5_500}
+    assert len({b["journal_entry_id"] for b in repaid}) == 1
+    others = {body["code"] for status, body in answers if status != 200}
+    assert others <= {"transit.no_debt", "transit.repayment_in_progress"}
+    assert len(answers) == 2
 
 
 def test_flask_transit_collect_runs_the_job(app, runner, holder, bank_account, sim_bank, make_trip):

@@ -1,5 +1,6 @@
-"""Collecting a fare while its trip may still change: the bank call holds no lock, a fare asked of
-the bank is never re-priced, and a late tap joins a trip already charged instead of paying twice."""
+"""Calling the bank while the holder keeps riding: collection and repayment hold no lock during
+the bank call, a fare asked of the bank is never re-priced, and a late tap joins a trip already
+charged instead of paying twice."""
 
 from __future__ import annotations
 
@@ -297,3 +298,48 @@ def test_a_trip_re_priced_while_the_collector_starts_is_charged_its_new_fare(
     assert (trip.status, trip.charged_fen, trip.payment_status) == ("complete", 400, "paid")
     assert fare_lines(app, ride.trip_id) == [400]
     assert sim_bank.balance(ride.account) == 10_000 - 400
+
+
+@pytest.mark.postgres_only
+def test_a_slow_bank_holds_up_no_tap_while_the_holder_repays(
+    app, make_transit_terminal, passenger, bank_account, sim_bank, make_trip, monkeypatch
+):
+    """A holder repays a small debt (not listed: their codes still ride) while the bank is slow;
+    their bus tap meanwhile is decided at once (before: it waited for the card row the repayment
+    held through the bank call)."""
+    bus = make_transit_terminal("bus_validator", "gz-bus", None)
+    number = bank_account(passenger.card_id, 0)
+    assert collect(app, make_trip(passenger.card_id, base=300)).status == "debt"
+    sim_bank.open_account(number, 10_000)
+    slow_debit, inside, release = pausing(sim_bank.debit)
+    monkeypatch.setattr(sim_bank, "debit", slow_debit)
+    repaid: list = []
+    taps: list = []
+
+    def repay() -> None:
+        own = app.test_client()
+        repaid.append(own.post("/mobile/v1/transit/repay", headers=passenger.holder.headers))
+
+    repaying = threading.Thread(target=repay)
+    repaying.start()
+    try:
+        assert inside.wait(30)
+        tapping = threading.Thread(
+            target=lambda: taps.append(
+                tap_online(app.test_client(), bus, passenger, "single", utcnow())
+            )
+        )
+        tapping.start()
+        tapping.join(10)
+        assert not tapping.is_alive(), "a tap waited for the bank"
+        assert repaying.is_alive()
+    finally:
+        release.set()
+        repaying.join(30)
+
+    [tap] = taps
+    assert tap.status_code == 200, tap.get_json()
+    [answer] = repaid
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["repaid_fen"] == 300
+    assert sim_bank.balance(number) == 10_000 - 300
