@@ -1,5 +1,6 @@
 """Configure Kivy before it is imported: no command-line parsing, window size, input, the CJK
-font. ``prepare()`` must run before ``kivy.core.window`` (and so :mod:`kiosk_app.app`) loads."""
+font and its line-breaking rules. ``prepare()`` must run before ``kivy.core.window`` (and so
+:mod:`kiosk_app.app`) loads."""
 
 from __future__ import annotations
 
@@ -51,4 +52,7 @@ def prepare(
     from kivy.core.text import DEFAULT_FONT, LabelBase
 
     LabelBase.register(DEFAULT_FONT, font)
+    from kiosk_app import textlayout
+
+    textlayout.install()  # Chinese line-breaking rules in every label
     return font

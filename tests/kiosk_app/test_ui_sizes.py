@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import combinations
+from itertools import combinations, pairwise
 
+import kivy.uix.label as uix_label
 import pytest
-from kivy.core.text import Label as CoreLabel
 from kivy.core.window import Window
 from kivy.metrics import Metrics
 from kivy.uix.behaviors import ButtonBehavior
@@ -21,6 +21,7 @@ from kivy.uix.textinput import TextInput
 from kiosk_app import theme
 from kiosk_app.config import KioskConfig
 from kiosk_app.controllers.base import InlineRunner
+from kiosk_app.linebreak import NO_END, NO_START
 from tests.kiosk_app._fakes import (
     UNREACHABLE,
     FakeApi,
@@ -274,7 +275,7 @@ def needed_height(label: Label) -> float:
     options = {name: getattr(label, name) for name in Label._font_properties}
     options.update(text_size=(label.text_size[0], None), shorten=False, max_lines=0)
     options.pop("markup", None)
-    core = CoreLabel(**options)
+    core = uix_label.CoreLabel(**options)  # the kiosk's, with its Chinese line breaking
     core.refresh()
     return core.texture.size[1]
 
@@ -328,6 +329,24 @@ def check_fit(ui: Kiosk) -> list[str]:
         up = ay + ah > by + SLACK_PX and by + bh > ay + SLACK_PX
         if across and up:
             problems.append(f"texts {_label_name(a)} and {_label_name(b)} overlap")
+    return problems
+
+
+def drawn_lines(label: Label) -> list[str]:
+    core = label._label
+    return ["".join(word.text for word in line.words) for line in core._cached_lines or ()]
+
+
+def check_line_breaks(ui: Kiosk) -> list[str]:
+    """No drawn line starts with a closing mark (，。）…) or ends with an opening one (（“…)."""
+    problems = []
+    for widget in visible_widgets(ui.root):
+        if not isinstance(widget, Label) or widget._label is None:
+            continue
+        lines = [line for line in drawn_lines(widget) if line.strip()]
+        for before, after in pairwise(lines):
+            if after.lstrip()[0] in NO_START or before.rstrip()[-1] in NO_END:
+                problems.append(f"{_label_name(widget)} breaks {before!r} | {after!r}")
     return problems
 
 
@@ -388,7 +407,12 @@ def test_every_screen_meets_the_minimum_sizes_and_fits(lang, size, orientation):
             go()
             ui.steady()
             visited.append(ui.app.current)
-            found = check_screen(ui, size) + check_fit(ui) + check_language(ui, lang)
+            found = (
+                check_screen(ui, size)
+                + check_fit(ui)
+                + check_language(ui, lang)
+                + check_line_breaks(ui)
+            )
             if found:
                 problems[name] = found
     finally:
