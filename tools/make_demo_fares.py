@@ -34,6 +34,15 @@ OPERATORS = (
     ("gzferry", "广州市客轮有限公司", "Guangzhou Passenger Ship Co.", GZ, "ferry"),
     ("gzbike", "广州公共自行车（演示）", "Guangzhou Public Bicycle (demo)", GZ, "bicycle"),
     ("gztaxi", "广州出租汽车（演示）", "Guangzhou Taxi (demo)", GZ, "taxi"),
+    ("gzbrt", "广州市快速公交运营管理有限公司", "Guangzhou BRT Operation Co.", GZ, "brt"),
+    ("gztram", "广州有轨电车有限责任公司", "Guangzhou Tram Co.", GZ, "tram"),
+    (
+        "gdcoach",
+        "广东省汽车运输集团（演示）",
+        "Guangdong Motor Transport Group (demo)",
+        GZ,
+        "coach",
+    ),
     ("fsmetro", "佛山市地铁运营有限公司", "Foshan Metro Operation Co.", FS, "metro"),
     ("fsbus", "佛山公交（演示）", "Foshan Bus (demo)", FS, "bus"),
     ("zhbus", "珠海公交（演示）", "Zhuhai Bus (demo)", ZH, "bus"),
@@ -50,6 +59,9 @@ NETWORKS = (
     ("gz-ferry", "珠江水上巴士 Pearl River ferry", "gzferry", GZ, "ferry"),
     ("gz-bike", "广州公共自行车 Guangzhou public bicycles", "gzbike", GZ, "bicycle"),
     ("gz-taxi", "广州出租车 Guangzhou taxis", "gztaxi", GZ, "taxi"),
+    ("gz-brt", "广州快速公交 Guangzhou BRT", "gzbrt", GZ, "brt"),
+    ("gz-tram", "海珠有轨电车 Haizhu tram", "gztram", GZ, "tram"),
+    ("gz-zh-coach", "广珠城际快巴 Guangzhou–Zhuhai intercity coach", "gdcoach", GZ, "coach"),
     ("fs-metro", "佛山地铁 Foshan Metro", "fsmetro", FS, "metro"),
     ("fs-bus", "佛山公交 Foshan buses", "fsbus", FS, "bus"),
     ("zh-bus", "珠海公交 Zhuhai buses", "zhbus", ZH, "bus"),
@@ -138,6 +150,9 @@ FERRY_PIERS = (
 FLAT_FARES = {  # network → fen
     "gz-bus": 200,
     "gz-ferry": 200,
+    "gz-brt": 200,
+    "gz-tram": 200,
+    "gz-zh-coach": 7000,  # one tap on boarding, one fare for the whole route
     "fs-bus": 200,
     "zh-bus": 200,
     "dg-bus": 200,
@@ -163,6 +178,10 @@ CONCESSIONS = (
     ("dis", "disabled", "free", "", ("metro", "bus", "ferry"), "20210101"),
     ("stu", "student", "percent", "50", ("metro", "bus"), "20210901"),
 )
+# Guangzhou's BRT and tram count as its buses: the same concessions, transfers, cap and volume
+# discount. The intercity coach has none of them.
+GZ_BUS_LIKE = ("brt", "tram")
+GZ_TRANSIT_MODES = ";".join(("metro", "bus", *GZ_BUS_LIKE))
 
 TRANSFER_PRODUCT = "gz-transfer-1yuan-off"
 
@@ -261,12 +280,9 @@ def demo_files() -> dict[str, str]:
     )
     transfers = [
         (a, b, "1", "5400", "2", "1", TRANSFER_PRODUCT)
-        for a, b in (
-            ("gz-bus", "gz-metro"),
-            ("gz-metro", "gz-bus"),
-            ("gz-bus", "gf-metro"),
-            ("gf-metro", "gz-bus"),
-        )
+        for surface in ("gz-bus", *(f"gz-{mode}" for mode in GZ_BUS_LIKE))
+        for metro in ("gz-metro", "gf-metro")
+        for a, b in ((surface, metro), (metro, surface))
     ]
     concessions = []
     for short, city in PILOT_CITIES.items():
@@ -276,6 +292,22 @@ def demo_files() -> dict[str, str]:
                     (
                         f"{short}-{cat_short}-{mode}",
                         city,
+                        mode,
+                        category,
+                        discount,
+                        percent,
+                        valid_from,
+                        "",
+                        "guangdong",
+                    )
+                )
+    for cat_short, category, discount, percent, modes, valid_from in CONCESSIONS:
+        if "bus" in modes:
+            for mode in GZ_BUS_LIKE:
+                concessions.append(
+                    (
+                        f"gz-{cat_short}-{mode}",
+                        GZ,
                         mode,
                         category,
                         discount,
@@ -361,11 +393,11 @@ def demo_files() -> dict[str, str]:
         ),
         "fare_caps.csv": _csv(
             ("cap_id", "city_code", "modes", "period", "amount"),
-            (("gz-day-cap", GZ, "metro;bus", "day", "15.00"),),
+            (("gz-day-cap", GZ, GZ_TRANSIT_MODES, "day", "15.00"),),
         ),
         "volume_discounts.csv": _csv(
             ("rule_id", "city_code", "modes", "after_rides", "percent_off", "period"),
-            (("gz-volume", GZ, "metro;bus", "15", "40", "month"),),
+            (("gz-volume", GZ, GZ_TRANSIT_MODES, "15", "40", "month"),),
         ),
         "duration_fares.csv": _csv(
             ("network_id", "free_minutes", "block_minutes", "block_amount", "max_amount"),

@@ -292,6 +292,15 @@ TERMINALS = [
     ("GZM-TYXL-01", "metro_gate", "440100", "广州地铁 Guangzhou Metro", "gz-metro", "gzm-tiyuxilu"),
     ("GZM-XL-01", "metro_gate", "440100", "广州地铁 Guangzhou Metro", "gz-metro", "gzm-xilang"),
     ("GZB-0001", "bus_validator", "440100", "广州公交 Guangzhou Bus", "gz-bus", None),
+    ("GZBRT-0001", "bus_validator", "440100", "广州快速公交 Guangzhou BRT", "gz-brt", None),
+    (
+        "GZC-ZH-01",
+        "bus_validator",
+        "440100",
+        "广珠城际快巴 Guangzhou–Zhuhai coach",
+        "gz-zh-coach",
+        None,
+    ),
     ("FSM-NZ-01", "metro_gate", "440600", "佛山地铁 Foshan Metro", "fs-metro", "fsm-nanzhuang"),
 ]
 

@@ -69,7 +69,7 @@ def test_regenerating_the_demo_data_gives_the_committed_files():
 
 def test_the_demo_directory_imports_and_prices_like_the_csv_files(session, now, fare_table):
     report = import_fares(session, DEMO_DIR, now)
-    assert report.rows["fare_leg_rules"] == 342 + 90 + 56 + 7  # three metros, seven flat fares
+    assert report.rows["fare_leg_rules"] == 342 + 90 + 56 + 10  # three metros, ten flat fares
     assert report.rows["fare_products"] == len(fare_table_products(fare_table)) + 1
     assert set(report.files) == {f"{spec.name}.csv" for spec in FILES}
     assert report.unknown_columns == {}
@@ -181,7 +181,7 @@ def test_the_cli_imports_the_demo_data_and_prints_a_report(runner):
     report = json.loads(result.output)
     assert report["ok"] is True
     assert report["import_id"] >= 1
-    assert report["rows"]["concession_policies"] == 57
+    assert report["rows"]["concession_policies"] == 65
 
 
 def test_the_cli_exits_1_with_the_row_errors_on_bad_data(runner, tmp_path):
@@ -211,7 +211,7 @@ def test_gtfs_txt_names_and_a_byte_order_mark_are_accepted(tmp_path):
     (folder / "networks.txt").write_bytes(b"\xef\xbb\xbf" + content)
     data = read_fare_directory(folder)
     assert "networks.txt" in data.file_hashes
-    assert len(data.rows["networks"]) == 12
+    assert len(data.rows["networks"]) == len(make_demo_fares.NETWORKS)
 
 
 def test_unknown_columns_are_ignored_and_listed(tmp_path):
@@ -264,7 +264,7 @@ def test_transfer_rules_must_be_evaluable(tmp_path):
     bad = demo_copy(tmp_path)
     path = bad / "fare_transfer_rules.csv"
     edit(path, "gz-bus,gz-metro,1,5400,2,1,", "gz-bus,gz-metro,1,5400,0,1,")
-    edit(path, "gz-metro,gz-bus,1,5400,2,1,", "gz-metro,gz-tram,1,5400,2,1,")
+    edit(path, "gz-metro,gz-bus,1,5400,2,1,", "gz-metro,gz-monorail,1,5400,2,1,")
     edit(path, "gz-bus,gf-metro,1,5400,2,1,", "gz-bus,gz-bus,,5400,2,1,")
     assert located(errors_of(bad)) == {
         ("fare_transfer_rules.csv", 2, "duration_limit_type", "unsupported_value"),

@@ -123,9 +123,29 @@ def test_metro_fares_come_from_the_leg_rule_of_each_station_pair(
     assert breakdown.notes == ()
 
 
-@pytest.mark.parametrize("network", ["gz-bus", "gz-ferry", "fs-bus", "zh-bus", "sz-bus"])
-def test_buses_and_the_ferry_cost_a_flat_two_yuan(fare_table, make_leg, make_rider, network):
+@pytest.mark.parametrize(
+    "network", ["gz-bus", "gz-brt", "gz-tram", "gz-ferry", "fs-bus", "zh-bus", "sz-bus"]
+)
+def test_buses_brt_the_tram_and_the_ferry_cost_a_flat_two_yuan(
+    fare_table, make_leg, make_rider, network
+):
     assert price(fare_table, make_leg(network, minutes=None), make_rider()).charged_fen == 200
+
+
+def test_the_intercity_coach_charges_its_route_fare_with_no_concession_cap_or_discount(
+    fare_table, make_leg, make_rider
+):
+    leg = make_leg("gz-zh-coach", minutes=None)
+    breakdown = price(
+        fare_table,
+        leg,
+        make_rider("senior_65_plus"),
+        charged_today_fen=1500,  # Guangzhou's daily cap reached on metro and buses
+        paid_rides_this_month=30,
+    )
+    assert (breakdown.base_fen, breakdown.charged_fen) == (7000, 7000)
+    assert (breakdown.concession_fen, breakdown.cap_fen, breakdown.volume_fen) == (0, 0, 0)
+    assert breakdown.fare_product_id == "gz-zh-coach-70yuan"
 
 
 def test_a_taxi_costs_what_the_meter_says(fare_table, make_leg, make_rider):
@@ -149,6 +169,9 @@ def test_a_taxi_costs_what_the_meter_says(fare_table, make_leg, make_rider):
         ("senior_60_64", "gz-bus", 100),
         ("student", "gz-bus", 100),
         ("senior_65_plus", "gz-ferry", 200),
+        ("senior_65_plus", "gz-brt", 200),
+        ("senior_60_64", "gz-tram", 100),
+        ("student", "gz-brt", 100),
         ("student", "gz-ferry", 0),  # students: bus and metro only
         ("minor", "gz-metro", 0),
         ("senior_65_plus", "gz-taxi", 0),
@@ -262,6 +285,15 @@ def test_bus_to_metro_within_90_minutes_is_one_yuan_cheaper(
     assert ("transfer" in breakdown.notes) is bool(transfer)
 
 
+@pytest.mark.parametrize("surface", ["gz-brt", "gz-tram"])
+def test_brt_and_tram_to_metro_are_discounted_like_buses(fare_table, make_leg, make_rider, surface):
+    mode = surface.removeprefix("gz-")
+    before = PriorLeg(surface, mode, surface, START - timedelta(minutes=20), 200, 0)
+    leg = make_leg("gz-metro", "gzm-xilang", "gzm-huangsha")
+    breakdown = price(fare_table, leg, make_rider(), previous_leg=before)
+    assert (breakdown.transfer_fen, breakdown.charged_fen) == (100, 200)
+
+
 def test_metro_to_bus_is_discounted_too(fare_table, make_leg, make_rider):
     metro = PriorLeg("gz-metro", "metro", "gz-metro", START - timedelta(minutes=10), 300, 0)
     breakdown = price(fare_table, make_leg("gz-bus"), make_rider(), previous_leg=metro)
@@ -319,8 +351,9 @@ def test_the_leg_that_reaches_the_daily_cap_is_charged_only_up_to_it(
     assert "cap_day" in breakdown.notes
 
 
-def test_after_the_daily_cap_rides_are_free_that_day(fare_table, make_leg, make_rider):
-    leg = make_leg("gz-bus")
+@pytest.mark.parametrize("network", ["gz-bus", "gz-brt", "gz-tram"])
+def test_after_the_daily_cap_rides_are_free_that_day(fare_table, make_leg, make_rider, network):
+    leg = make_leg(network)
     breakdown = price(fare_table, leg, make_rider(), charged_today_fen=1500)
     assert (breakdown.cap_fen, breakdown.charged_fen) == (200, 0)
 
