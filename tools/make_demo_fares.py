@@ -287,27 +287,12 @@ def demo_files() -> dict[str, str]:
     concessions = []
     for short, city in PILOT_CITIES.items():
         for cat_short, category, discount, percent, modes, valid_from in CONCESSIONS:
-            for mode in modes:
+            bus_like = GZ_BUS_LIKE if city == GZ and "bus" in modes else ()
+            for mode in (*modes, *bus_like):
                 concessions.append(
                     (
                         f"{short}-{cat_short}-{mode}",
                         city,
-                        mode,
-                        category,
-                        discount,
-                        percent,
-                        valid_from,
-                        "",
-                        "guangdong",
-                    )
-                )
-    for cat_short, category, discount, percent, modes, valid_from in CONCESSIONS:
-        if "bus" in modes:
-            for mode in GZ_BUS_LIKE:
-                concessions.append(
-                    (
-                        f"gz-{cat_short}-{mode}",
-                        GZ,
                         mode,
                         category,
                         discount,
