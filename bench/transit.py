@@ -6,6 +6,11 @@ rate, and an open-loop generator at a fixed 300 taps/s for latency. The same har
 bare Flask JSON endpoint served the same way gives the ceiling.
 (2) One 100,000-tap offline batch (uploaded in chunks of 5,000 as a gate would) priced and
 recorded through the batch service.
+(3) For context (no goal): the collection job debiting COLLECT_TRIPS of those fares from the
+holders' accounts at the simulated bank, one trip at a time as in production.
+
+The holders are of mixed ages (BIRTH_YEARS): most pay adult fares (the daily cap stops them after
+a few rides), some ride free or at half fare as seniors.
 
 Goals on the 2-core machine: max_taps_per_s >= 1000, tap_ratio >= 0.4, p99_ms <= 50 at 300/s,
 batch_taps_per_s >= 20000.
@@ -26,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from _common import ROOT, build_app, emit, note, upgrade_schema
@@ -38,6 +43,9 @@ RATE = 300
 RATE_SECONDS = int(os.environ.get("BENCH_TRANSIT_RATE_SECONDS", "10"))
 WARMUP_REQUESTS = 450
 BATCH_TAPS = int(os.environ.get("BENCH_TRANSIT_BATCH_TAPS", "100000"))
+COLLECT_TRIPS = int(os.environ.get("BENCH_TRANSIT_COLLECT_TRIPS", "5000"))
+# Holders in equal groups by birth year: two of ten are seniors (65+, 60–64), the rest adults.
+BIRTH_YEARS = (1955, 1963, 1970, 1975, 1980, 1985, 1990, 1995, 2000, 2005)
 WORKERS = int(os.environ.get("BENCH_TRANSIT_WORKERS", "4"))
 # Extra gunicorn options for both servers (the app and the bare ceiling), e.g. a worker class.
 GUNICORN_ARGS = os.environ.get("BENCH_TRANSIT_GUNICORN_ARGS", "").split()
@@ -70,8 +78,9 @@ def prepare(app, now: datetime):
     from server.credentials import service as credentials
     from server.credentials.models import EcardChannel
     from server.extensions import db
+    from server.registry.demo import demo_bank_account
     from server.registry.models import Card, Person
-    from server.registry.service import seed_synthetic_persons
+    from server.registry.service import _bank_fields, seed_synthetic_persons
     from server.terminals.service import register_terminal
     from server.transit import fares
     from server.transit.models import TerminalPlacement
@@ -79,13 +88,21 @@ def prepare(app, now: datetime):
     device = Ed25519PrivateKey.generate()
     with app.app_context():
         fares.import_fares(db.session, ROOT / "server/transit/data/demo", now)
-        seed_synthetic_persons(db.session, HOLDERS, now)
+        # synthetic person i is born 1940-01-01 + i // 1000 days: a group per birth year
+        per_group = -(-HOLDERS // len(BIRTH_YEARS))
+        for n, year in enumerate(BIRTH_YEARS):
+            count = min(per_group, HOLDERS - n * per_group)
+            if count > 0:
+                start = (date(year, 6, 1).toordinal() - date(1940, 1, 1).toordinal()) * 1000
+                seed_synthetic_persons(db.session, count, now, start=start)
         persons = db.session.query(Person).order_by(Person.id).all()
         certificates = []
         for i, person in enumerate(persons):
+            account_enc, account_bidx = _bank_fields("icbc", demo_bank_account(700_000 + i))
             card = Card(
                 person_id=person.id, serial=f"B{i:08d}", generation=3,
                 issuing_city=person.city_code, bank_code="icbc", state="active",
+                bank_account_enc=account_enc, bank_account_bidx=account_bidx,
                 pin_failed_tries=0, created_at=now, state_changed_at=now,
             )  # fmt: skip
             db.session.add(card)
@@ -317,6 +334,38 @@ def batch_figures(app, codes: CodeSource, terminals) -> dict:
     }
 
 
+def collect_figures(app) -> dict:
+    """The collection job over COLLECT_TRIPS of the pending fares, every account funded."""
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.registry.models import Card
+    from server.registry.service import decrypt_bank_account
+    from server.transit import payment
+    from server.transit.models import Trip
+
+    with app.app_context():
+        bank = app.extensions["ssc.bank"]
+        for card in db.session.query(Card):
+            bank.open_account(decrypt_bank_account(card), 10_000_000)
+        charged = db.session.execute(
+            select(func.count()).select_from(Trip).where(Trip.charged_fen > 0)
+        ).scalar_one()
+        trips = db.session.execute(select(func.count()).select_from(Trip)).scalar_one()
+        db.session.rollback()
+        started = time.perf_counter()
+        summary = payment.collect_pending(db.session, datetime.now(UTC), limit=COLLECT_TRIPS)
+        seconds = time.perf_counter() - started
+        db.session.remove()
+    done = summary.paid + summary.debt
+    return {
+        "trips_charged_share": round(charged / trips, 3) if trips else 0,
+        "collect_trips": done,
+        "collect_debited": bank.movements,
+        "collect_trips_per_s": round(done / seconds),
+    }
+
+
 def main() -> None:
     wrk = ensure_wrk()
     app = build_app(SSC_PASSWORD_HASH_FAST=True)
@@ -373,6 +422,8 @@ def main() -> None:
             result["tap_ratio"] = round(result["taps_per_s"] / result["bare_flask_per_s"], 3)
     note(f"offline batch of {BATCH_TAPS} taps")
     result.update(batch_figures(app, codes, terminals))
+    note(f"collecting {COLLECT_TRIPS} fares")
+    result.update(collect_figures(app))
     result["goals"] = {
         "max_taps_per_s >= 1000": result.get("max_taps_per_s", 0) >= 1000,
         "tap_ratio >= 0.4": result.get("tap_ratio", 0) >= 0.4,

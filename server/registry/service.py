@@ -91,9 +91,12 @@ def decrypt_phone(person: Person) -> str | None:
 
 
 def decrypt_bank_account(card: Card) -> str | None:
-    return (
-        None if card.bank_account_enc is None else cipher().decrypt(F_BANK, card.bank_account_enc)
-    )
+    return decrypt_bank_account_value(card.bank_account_enc)
+
+
+def decrypt_bank_account_value(encrypted: bytes | None) -> str | None:
+    """A card's ``bank_account_enc`` column, decrypted (for a caller that read only the column)."""
+    return None if encrypted is None else cipher().decrypt(F_BANK, encrypted)
 
 
 def _phone_fields(phone: str | None) -> tuple[bytes | None, bytes | None]:

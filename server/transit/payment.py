@@ -55,14 +55,16 @@ and the journal use the key ``trip:<id>``. Repayments of debts follow the same t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from server.credentials import service as credentials
@@ -73,7 +75,7 @@ from server.ledger.rules import AccountKind
 from server.ledger.service import open_account, post_entry
 from server.registry.models import Card
 from server.registry.rules import USABLE_STATES
-from server.registry.service import decrypt_bank_account
+from server.registry.service import decrypt_bank_account, decrypt_bank_account_value
 from server.security import audit
 from server.security.rules import Actor
 from server.transit.models import Debt, Trip
@@ -230,31 +232,59 @@ def _lock_card(session: Session, card_id: int) -> None:
     session.execute(select(Card.id).where(Card.id == card_id).with_for_update())
 
 
+@functools.cache
+def _fix_statements() -> tuple[Any, Any]:
+    """Step 1's two locking reads, built once: the trip's card (with its encrypted bank
+    account), then the trip's payment columns."""
+    trip = Trip.__table__
+    card = (
+        select(Card.id, Card.bank_account_enc)
+        .where(
+            Card.id
+            == select(trip.c.card_id).where(trip.c.id == bindparam("trip")).scalar_subquery()
+        )
+        .with_for_update(of=Card)
+    )
+    fare = (
+        select(
+            trip.c.payment_status,
+            trip.c.charged_fen,
+            trip.c.collection_attempted_at,
+            trip.c.journal_entry_id,
+        )
+        .where(trip.c.id == bindparam("trip"))
+        .with_for_update()
+    )
+    return card, fare
+
+
 def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcome:
     """Collect one trip's fare (see the module docstring): three steps, the bank call between two
     short transactions. Commits (or rolls back) itself."""
     # 1. Fix the fare: the card first (a tap holds it while it reads and re-prices its trips),
-    # then the trip; mark the attempt and commit before calling the bank.
-    card_id = session.execute(select(Trip.card_id).where(Trip.id == trip_id)).scalar_one_or_none()
-    if card_id is None:
+    # then the trip; mark the attempt and commit before calling the bank. Core statements: the
+    # job runs this for every trip.
+    lock_card, lock_fare = _fix_statements()
+    card = session.execute(lock_card, {"trip": trip_id}).one_or_none()
+    if card is None:
         session.rollback()
         raise DomainError("transit.trip_not_found", trip_id=trip_id)
-    _lock_card(session, card_id)
-    trip = _lock_trip(session, trip_id)
-    if trip.payment_status != PENDING:
+    status, amount, attempted, entry_id = session.execute(lock_fare, {"trip": trip_id}).one()
+    if status != PENDING:
         session.rollback()
-        return CollectOutcome(trip_id, "skipped", journal_entry_id=trip.journal_entry_id)
-    if trip.charged_fen == 0:
-        trip.payment_status = PAID
+        return CollectOutcome(trip_id, "skipped", journal_entry_id=entry_id)
+    stamp = Trip.__table__.update().where(Trip.__table__.c.id == trip_id)
+    if amount == 0:
+        session.execute(stamp.values(payment_status=PAID))
         session.commit()
         return CollectOutcome(trip_id, PAID)
-    attempted = trip.collection_attempted_at
     if attempted is not None and now - attempted < retry_after():
         session.rollback()  # asked moments ago (in flight elsewhere, or it just timed out)
         return CollectOutcome(trip_id, PENDING, code="transit.collection_in_progress")
-    trip.collection_attempted_at = now
-    amount, key = trip.charged_fen, f"trip:{trip.id}"
-    account = decrypt_bank_account(session.get(Card, card_id))
+    session.execute(stamp.values(collection_attempted_at=now))
+    key = f"trip:{trip_id}"
+    account = decrypt_bank_account_value(card.bank_account_enc)
+    card_id = card.id
     session.commit()
 
     # 2. Ask the bank, holding no lock.
