@@ -19,7 +19,7 @@ from server.security.auth import current_actor, require
 from server.security.rules import ActorKind
 from server.transit import payment
 from server.transit import statement as statement_service
-from server.transit.models import Trip
+from server.transit.models import Tap, Trip
 
 bp = Blueprint("transit", __name__)
 CARDHOLDER = (ActorKind.CARDHOLDER,)
@@ -50,6 +50,13 @@ class BreakdownOut(OutSchema):
     charged_fen: int
 
 
+class LateTapOut(OutSchema):
+    kind: str  # entry | exit
+    stop_id: str | None
+    tapped_at: datetime
+    tapped_at_local: str
+
+
 class TripOut(OutSchema):
     id: int
     network_id: str
@@ -72,6 +79,8 @@ class TripOut(OutSchema):
     payment_status: str
     payment_status_name: str
     notes: list[str]
+    # taps uploaded after the trip's maximum fare was collected: recorded, not charged again
+    late_taps: list[LateTapOut]
 
 
 class TripsOut(OutSchema):
@@ -84,7 +93,7 @@ class TripsQuery(Schema):
     before_id: int | None = Field(default=None, ge=1)
 
 
-def trip_out(trip: Trip) -> TripOut:
+def trip_out(trip: Trip, late: list[Tap] | None = None) -> TripOut:
     return TripOut(
         id=trip.id,
         network_id=trip.network_id,
@@ -114,6 +123,15 @@ def trip_out(trip: Trip) -> TripOut:
         payment_status=trip.payment_status,
         payment_status_name=PAYMENT_NAMES.get(trip.payment_status, trip.payment_status),
         notes=[n for n in (trip.notes or "").split(",") if n],
+        late_taps=[
+            LateTapOut(
+                kind=t.kind,
+                stop_id=t.stop_id,
+                tapped_at=t.tapped_at,
+                tapped_at_local=to_local_iso(t.tapped_at) or "",
+            )
+            for t in late or ()
+        ],
     )
 
 
@@ -121,6 +139,9 @@ def trip_out(trip: Trip) -> TripOut:
 @require("cardholder.self", actors=CARDHOLDER)
 @endpoint(
     summary="我的乘车记录（含票价明细） My trips with fare breakdowns",
+    description="late_taps：已按最高票价扣费后才上传的进出站记录（不再重复扣费），对车费有疑问可凭此联系"
+    "运营方客服。 late_taps: an entry or exit uploaded after the trip's maximum fare was collected"
+    " (not charged again), for the holder to show the operator's service desk.",
     query=TripsQuery,
     response=TripsOut,
 )
@@ -128,8 +149,9 @@ def trips(query: TripsQuery):
     rows = statement_service.trips_page(
         db.session, current_actor().id, limit=query.limit, before_id=query.before_id
     )
+    late = statement_service.late_taps(db.session, rows)
     return TripsOut(
-        trips=[trip_out(t) for t in rows],
+        trips=[trip_out(t, late.get(t.id)) for t in rows],
         next_before_id=rows[-1].id if len(rows) == query.limit else None,
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.clock import local_date
 from server.transit import payment
-from server.transit.models import Debt, Trip
+from server.transit.models import Debt, Tap, Trip
 
 BILLED = ("pending", "paid", "debt")
 
@@ -28,6 +28,25 @@ def trips_page(
     if before_id is not None:
         stmt = stmt.where(Trip.id < before_id)
     return list(session.execute(stmt.order_by(Trip.id.desc()).limit(limit)).scalars())
+
+
+def late_taps(session: Session, trips: list[Trip]) -> dict[int, list[Tap]]:
+    """Per trip, the accepted taps that joined it after its maximum fare was collected or asked
+    of the bank (an exit or entry uploaded late, :meth:`server.transit.service._Trips.apply`):
+    neither its entry nor its exit tap. They were not charged; they are what a holder (or the
+    service desk) needs to see why the ride cost the maximum."""
+    own = {t.id: {t.entry_tap_id, t.exit_tap_id} for t in trips if t.incomplete is not None}
+    if not own:
+        return {}
+    found: dict[int, list[Tap]] = {}
+    for tap in session.execute(
+        select(Tap)
+        .where(Tap.trip_id.in_(sorted(own)), Tap.result == "accepted")
+        .order_by(Tap.tapped_at, Tap.id)
+    ).scalars():
+        if tap.id not in own[tap.trip_id]:  # type: ignore[index]
+            found.setdefault(tap.trip_id, []).append(tap)  # type: ignore[arg-type]
+    return found
 
 
 @dataclass

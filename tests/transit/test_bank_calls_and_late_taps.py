@@ -157,6 +157,15 @@ def test_a_late_exit_after_the_maximum_fare_was_collected_joins_that_trip_unchar
     assert tap_trip_ids(app) == [ride.trip_id, ride.trip_id]
     assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
 
+    # The holder sees the exit beside the maximum fare it came too late to change.
+    [seen] = client.get("/mobile/v1/trips", headers=passenger.holder.headers).get_json()["trips"]
+    assert (seen["id"], seen["incomplete"], seen["breakdown"]["charged_fen"]) == (
+        ride.trip_id,
+        "no_exit",
+        MAX_FARE,
+    )
+    assert [(t["kind"], t["stop_id"]) for t in seen["late_taps"]] == [("exit", "gzm-gongyuanqian")]
+
 
 def test_a_late_entry_after_the_maximum_fare_was_collected_joins_that_trip_uncharged(
     app, client, gates, passenger, bank_account, sim_bank
@@ -191,6 +200,8 @@ def test_a_late_exit_before_any_collection_still_completes_the_trip_at_its_fare(
     assert (trip.status, trip.incomplete, trip.charged_fen) == ("complete", None, 400)
     assert collect(app, ride.trip_id).status == "paid"
     assert fare_lines(app, ride.trip_id) == [400]
+    [seen] = client.get("/mobile/v1/trips", headers=passenger.holder.headers).get_json()["trips"]
+    assert (seen["status"], seen["late_taps"]) == ("complete", [])  # the exit completed it
 
 
 def test_a_fare_whose_debit_went_unanswered_is_not_re_priced_and_is_charged_once(
