@@ -341,8 +341,9 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
 def collect_pending(session: Session, now: datetime, limit: int = 500) -> CollectSummary:
     """The collection job: up to ``limit`` pending trips, oldest first, one transaction each.
 
-    Safe to run on several workers at once: each trip is locked while it is collected, and a trip
-    another worker has already collected is skipped."""
+    Safe to run on several workers at once: a worker stamps a trip's attempt under its card and
+    trip locks before calling the bank, so another worker leaves it alone until the attempt is
+    SSC_TRANSIT_COLLECT_RETRY_S old, and one already collected is skipped."""
     asked_before = now - retry_after()
     ids = list(
         session.execute(

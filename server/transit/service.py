@@ -715,11 +715,10 @@ class _Trips:
             return
         if row["priced_at"] is not None:
             self.ledgers[row["card_id"]].add(_ride(row))
-        if _repriceable(row):
-            if row["incomplete"] == "no_exit":
-                self.no_exit[key].append(row)
-            elif row["incomplete"] == "no_entry":
-                self.no_entry[key].append(row)
+        if row["incomplete"] == "no_exit":
+            self.no_exit[key].append(row)
+        elif row["incomplete"] == "no_entry":
+            self.no_entry[key].append(row)
 
     # -- applying taps
 
@@ -873,7 +872,7 @@ class _Trips:
         of the bank (its amount is fixed, :func:`_repriceable`), uploaded late: the tap belongs to
         that trip and is not charged again — not a second maximum fare for the same ride. The trip
         row stays as charged (the collection may be finishing it right now); the tap points at it,
-        which is how an adjustment desk finds rides charged the maximum though both taps exist."""
+        and the holder's trips show it (``statement.late_taps``)."""
         candidates = [t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete]
         candidates = [t for t in candidates if fits(t)]
         if not candidates:
