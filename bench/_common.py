@@ -78,7 +78,12 @@ def build_app(**overrides: Any):
     atexit.register(keys.cleanup)
     from server import create_app
 
-    config = {"SSC_KEYS_DIR": keys.name, "SSC_LOG_LEVEL": "WARNING", **overrides}
+    config = {
+        "SSC_KEYS_DIR": keys.name,
+        "SSC_LOG_LEVEL": "WARNING",
+        "SSC_BANK_GATEWAY": "simulated",  # the benchmark's own bank, in memory
+        **overrides,
+    }
     return create_app(config)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -117,12 +119,9 @@ def _init_extensions(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
-    # The bank behind the card (fares, repayments): only the simulated bank exists so far.
-    from server.ledger.bank import SimulatedBank
-
-    if app.config["SSC_BANK_GATEWAY"] != "simulated":
-        raise RuntimeError("SSC_BANK_GATEWAY: only 'simulated' is available")
-    app.extensions["ssc.bank"] = SimulatedBank()
+    # The bank behind the card (fares, repayments): only simulated banks exist so far — in memory
+    # (tests), or kept in a file every process of a development setup shares.
+    app.extensions["ssc.bank"] = _bank(app)
 
     # Import every model module so metadata (and Alembic) see all tables.
     import server.models  # noqa: F401
@@ -227,3 +226,18 @@ def _register_cli(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(transit_cli)
     app.cli.add_command(kiosk_cli)
+
+
+def _bank(app: Flask) -> Any:
+    from server.ledger.bank import SandboxBank, SimulatedBank
+
+    gateway = app.config["SSC_BANK_GATEWAY"]
+    if gateway == "simulated":
+        return SimulatedBank()
+    if gateway == "sandbox":
+        path = app.config.get("SSC_BANK_SANDBOX_PATH") or os.path.join(
+            app.instance_path, "bank_sandbox.json"
+        )
+        key = app.extensions["ssc.keyring"].blind_index_key
+        return SandboxBank(path, hmac.new(key, b"bank-sandbox", hashlib.sha256).digest())
+    raise RuntimeError("SSC_BANK_GATEWAY: 'sandbox' or 'simulated' (no real bank gateway yet)")

@@ -74,9 +74,11 @@ class Config:
     SSC_KIOSK_ACTIVATION_TTL_S = 300
     SSC_KIOSK_DIR: str | None = None  # demo kiosk files (terminal.json …); default <instance>/kiosk
 
-    # Paying for rides: the bank behind the card (simulated: in-memory, for tests and demos), and
-    # the unpaid transit debt above which a card's codes are refused (reason "debt")
-    SSC_BANK_GATEWAY = "simulated"
+    # Paying for rides: the bank behind the card (sandbox: simulated, kept in a file every process
+    # of a development setup shares; simulated: in memory, for tests), and the unpaid transit debt
+    # above which a card's codes are refused (reason "debt")
+    SSC_BANK_GATEWAY = "sandbox"
+    SSC_BANK_SANDBOX_PATH: str | None = None  # default <instance>/bank_sandbox.json
     SSC_TRANSIT_DEBT_LIMIT_FEN = 5000  # ¥50
     SSC_TRANSIT_REENTRY_MINUTES = 15  # a second metro entry this soon: transit.already_inside
     SSC_TRANSIT_EXIT_TIMEOUT_MINUTES = 240  # open entries close as no_exit (networks without one)
@@ -99,6 +101,8 @@ class TestingConfig(Config):
     SSC_VERIFIER_REFRESH_S = 0.0
     # ... and see terminal changes at once (tests that want the cache turn it on).
     SSC_TERMINAL_CACHE_S = 0.0
+    # Each test's bank in memory, its failures scripted by the test.
+    SSC_BANK_GATEWAY = "simulated"
 
 
 # Environment variables read by load_env(); name -> converter.
@@ -132,6 +136,7 @@ ENV_VARS: dict[str, Any] = {
     "SSC_KIOSK_ACTIVATION_TTL_S": int,
     "SSC_KIOSK_DIR": str,
     "SSC_BANK_GATEWAY": str,
+    "SSC_BANK_SANDBOX_PATH": str,
     "SSC_TRANSIT_DEBT_LIMIT_FEN": int,
     "SSC_TRANSIT_REENTRY_MINUTES": int,
     "SSC_TRANSIT_EXIT_TIMEOUT_MINUTES": int,

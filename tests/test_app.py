@@ -105,3 +105,18 @@ def test_database_url_forms_are_normalised():
     env = load_env({"DATABASE_URL": "postgres://u@h/db", "SSC_PIN_MAX_TRIES": "5"})
     assert env["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
     assert env["SSC_PIN_MAX_TRIES"] == 5
+
+
+def test_development_shares_a_sandbox_bank_and_tests_keep_theirs_in_memory(tmp_path, keys_dir):
+    from server.ledger.bank import SandboxBank, SimulatedBank
+
+    path = tmp_path / "bank.json"
+    dev = {"SSC_KEYS_DIR": keys_dir, "SSC_BANK_SANDBOX_PATH": str(path)}
+    server, job = create_app(dev), create_app(dev)  # the API server and `flask transit collect`
+    assert isinstance(server.extensions["ssc.bank"], SandboxBank)
+    server.extensions["ssc.bank"].open_account("6217003320012345678", 500)
+    assert job.extensions["ssc.bank"].balance("6217003320012345678") == 500
+    testing = create_app({"TESTING": True, "SSC_KEYS_DIR": keys_dir})
+    assert type(testing.extensions["ssc.bank"]) is SimulatedBank
+    with pytest.raises(RuntimeError):
+        create_app({**dev, "SSC_BANK_GATEWAY": "icbc"})

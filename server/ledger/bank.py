@@ -1,4 +1,5 @@
-"""The bank behind the card: a gateway interface and an in-memory simulated bank.
+"""The bank behind the card: a gateway interface, an in-memory simulated bank (tests) and the same
+kept in a file (development: :class:`SandboxBank`).
 
 Every call carries an idempotency key. A bank that times out may or may not have applied the
 operation; the caller retries with the *same* key (or asks :meth:`BankGateway.status`) and the bank
@@ -10,9 +11,18 @@ nor ``repr`` ever contain them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import tempfile
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Literal, Protocol, get_args, runtime_checkable
 
 from server.errors import DomainError
@@ -245,3 +255,97 @@ def _check_amount(amount_fen: object, *, allow_zero: bool) -> None:
         raise TypeError("amount must be an int number of fen")
     if amount_fen < 0 or (amount_fen == 0 and not allow_zero):
         raise ValueError("amount must be positive")
+
+
+class SandboxBank(SimulatedBank):
+    """The simulated bank kept in a file, for development: the API server, ``flask transit
+    collect`` and ``flask seed demo`` run in different processes, and each must see the same
+    accounts, balances and idempotency records (an in-memory bank in each process would answer
+    ``bank.invalid_account`` to the job and debit twice across them).
+
+    Every call takes an exclusive lock on the file, loads it, acts as :class:`SimulatedBank` and
+    writes it back (atomically). Account numbers are personal data: the file holds only their
+    keyed digests (HMAC-SHA256), never a number. Not for production: a real gateway replaces it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], digest_key: bytes) -> None:
+        super().__init__()
+        self._path = Path(path)
+        self._digest_key = digest_key
+
+    def __repr__(self) -> str:
+        return f"<SandboxBank {self._path.name}>"
+
+    def _ref(self, account_number: str) -> str:
+        return hmac.new(self._digest_key, account_number.encode(), hashlib.sha256).hexdigest()
+
+    @contextlib.contextmanager
+    def _shared(self) -> Iterator[None]:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._load()
+                yield
+            finally:
+                self._save()
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _load(self) -> None:
+        try:
+            state = json.loads(self._path.read_text("utf-8"))
+        except FileNotFoundError:
+            state = {}
+        self._balances = dict(state.get("balances", {}))
+        self._states = dict(state.get("states", {}))
+        self._results = {
+            key: _Recorded(op, ref, amount, BankResult(ok, reference, error))
+            for key, (op, ref, amount, ok, reference, error) in state.get("results", {}).items()
+        }
+        self._sequence = int(state.get("sequence", 0))
+        self.movements = int(state.get("movements", 0))
+
+    def _save(self) -> None:
+        state = {
+            "balances": self._balances,
+            "states": self._states,
+            "results": {
+                key: [r.operation, r.account_number, r.amount_fen, *astuple(r.result)]
+                for key, r in self._results.items()
+            },
+            "sequence": self._sequence,
+            "movements": self.movements,
+        }
+        fd, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".bank-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, self._path)
+
+    def open_account(self, account_number: str, balance_fen: int = 0) -> None:
+        with self._shared():
+            super().open_account(self._ref(account_number), balance_fen)
+
+    def set_account_state(
+        self, account_number: str, state: Literal["open", "closed", "frozen"]
+    ) -> None:
+        with self._shared():
+            super().set_account_state(self._ref(account_number), state)
+
+    def balance(self, account_number: str) -> int:
+        with self._shared():
+            return super().balance(self._ref(account_number))
+
+    def has_account(self, account_number: str) -> bool:
+        with self._shared():
+            return self._ref(account_number) in self._balances
+
+    def status(self, idempotency_key: str) -> BankResult | None:
+        with self._shared():
+            return super().status(idempotency_key)
+
+    def _operate(
+        self, operation: Operation, account_number: str, amount_fen: int, key: str
+    ) -> BankResult:
+        with self._shared():
+            return super()._operate(operation, self._ref(account_number), amount_fen, key)

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from server.registry import service
@@ -30,6 +31,9 @@ CARD_FACTORY = Actor(kind=ActorKind.STAFF, id=0, label="card-factory")
 def demo_id_number(region: str, birth: date, seq: int) -> str:
     first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
     return first17 + check_digit(first17)
+
+
+DEMO_BANK_BALANCE_FEN = 50_000  # ¥500 in each demo card's bank account
 
 
 def demo_bank_account(n: int) -> str:
@@ -199,6 +203,8 @@ def seed_demo(session: Session, now: datetime) -> dict:
     serial_no = 0
     people_out = []
 
+    bank = current_app.extensions["ssc.bank"]
+
     def produce(card_id: int) -> None:
         nonlocal serial_no
         serial_no += 1
@@ -210,6 +216,8 @@ def seed_demo(session: Session, now: datetime) -> dict:
             bank_account_number=demo_bank_account(serial_no),
             now=now,
         )
+        # the bank behind the card (the sandbox bank under `make run`) opens its account
+        bank.open_account(demo_bank_account(serial_no), DEMO_BANK_BALANCE_FEN)
 
     for p in PEOPLE:
         staff = actors[branch_for[p.city]]

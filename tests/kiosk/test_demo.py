@@ -83,3 +83,21 @@ def test_the_elderly_demo_holders_activate_and_enter_at_the_demo_kiosk(
     response = post(client, kiosk, "/activations", {"card": tap(client, kiosk, feng)})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["masked_name"] == "冯*英"
+
+
+def test_seeding_opens_each_demo_cards_bank_account(app, runner):
+    """So that fares collected and debts repaid under `make run` reach a bank that knows them."""
+    from server.registry.demo import DEMO_BANK_BALANCE_FEN
+    from server.registry.service import decrypt_bank_account
+
+    seed(runner)
+    bank = app.extensions["ssc.bank"]
+    with app.app_context():
+        numbers = [
+            decrypt_bank_account(card)
+            for card in db.session.execute(select(Card)).scalars()
+            if card.bank_account_enc is not None
+        ]
+        db.session.remove()
+    assert len(numbers) >= 10
+    assert {bank.balance(number) for number in numbers} == {DEMO_BANK_BALANCE_FEN}

@@ -1,4 +1,5 @@
-"""The simulated bank: idempotent by key, injectable failures, thread-safe, never leaks numbers."""
+"""The simulated bank: idempotent by key, injectable failures, thread-safe, never leaks numbers —
+in memory and kept in a file (the sandbox every process of a development setup shares)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from server.ledger.bank import (
     BankGateway,
     BankResult,
     BankTimeout,
+    SandboxBank,
     SimulatedBank,
 )
 
@@ -19,9 +21,14 @@ ACCOUNT = "6217003320012345678"
 OTHER = "6222021234567890123"
 
 
-@pytest.fixture
-def bank() -> SimulatedBank:
-    bank = SimulatedBank()
+KEY = b"k" * 32
+
+
+@pytest.fixture(params=["memory", "sandbox"])
+def bank(request, tmp_path) -> SimulatedBank:
+    bank = (
+        SimulatedBank() if request.param == "memory" else SandboxBank(tmp_path / "bank.json", KEY)
+    )
     bank.open_account(ACCOUNT, 10_000)
     bank.open_account(OTHER)
     return bank
@@ -203,3 +210,57 @@ def test_many_threads_debiting_never_overdraw(bank):
     assert sum(r.ok for r in results) == 10
     assert {r.error for r in results if not r.ok} == {"bank.insufficient_funds"}
     assert bank.balance(ACCOUNT) == 0
+
+
+# --- the sandbox: one bank for every process ------------------------------------------------
+
+
+def test_two_processes_share_the_sandbox_accounts_and_its_keys(tmp_path):
+    server, job = SandboxBank(tmp_path / "bank.json", KEY), SandboxBank(tmp_path / "bank.json", KEY)
+    server.open_account(ACCOUNT, 10_000)
+    assert job.debit(ACCOUNT, 300, "trip:1").ok
+    assert server.balance(ACCOUNT) == 9_700
+    assert server.debit(ACCOUNT, 300, "trip:1").ok  # the same key, asked by the other process
+    assert job.balance(ACCOUNT) == 9_700
+    job.fail_next("timeout")
+    with pytest.raises(BankTimeout):
+        job.debit(ACCOUNT, 500, "trip:2")
+    assert server.status("trip:2") == BankResult(
+        ok=True, reference=server.status("trip:2").reference
+    )
+    assert server.balance(ACCOUNT) == 9_200
+
+
+def test_the_sandbox_file_holds_no_account_number_and_only_its_owner_reads_it(tmp_path):
+    path = tmp_path / "bank.json"
+    bank = SandboxBank(path, KEY)
+    bank.open_account(ACCOUNT, 10_000)
+    bank.debit(ACCOUNT, 100, "trip:1")
+    text = path.read_text("utf-8")
+    assert ACCOUNT not in text and ACCOUNT[-8:] not in text
+    assert path.stat().st_mode & 0o777 == 0o600
+    # another key sees other digests: a copied file does not reveal which number is which
+    assert not SandboxBank(path, b"x" * 32).has_account(ACCOUNT)
+
+
+def _debit_many(path: str, start: int) -> None:
+    bank = SandboxBank(path, KEY)
+    for i in range(start, start + 40):
+        assert bank.debit(ACCOUNT, 10, f"trip:{i}").ok
+
+
+def test_debits_from_two_processes_at_once_lose_nothing(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "bank.json")
+    SandboxBank(path, KEY).open_account(ACCOUNT, 10_000)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_debit_many, args=(path, n * 100)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    bank = SandboxBank(path, KEY)
+    assert bank.balance(ACCOUNT) == 10_000 - 80 * 10
+    assert bank.movements == 80
