@@ -586,3 +586,40 @@ def test_the_bank_account_number_never_reaches_the_logs(
     assert collect(app, trip_id, utcnow() + timedelta(minutes=5)).status == "debt"
     assert number not in caplog.text
     assert trip_id in [getattr(r, "trip_id", None) for r in caplog.records]
+
+
+def test_flask_ledger_sandbox_account_opens_a_cards_account_at_the_sandbox(
+    app, app_config, holder, tmp_path
+):
+    import json
+
+    from server import create_app
+    from server.registry.models import Card
+    from server.registry.service import decrypt_bank_account
+
+    with app.app_context():
+        number = decrypt_bank_account(db.session.get(Card, holder.card_id))
+        db.session.remove()
+    dev = create_app(
+        {
+            **app_config,
+            "SSC_BANK_GATEWAY": "sandbox",
+            "SSC_BANK_SANDBOX_PATH": str(tmp_path / "bank.json"),
+        }
+    )
+    runner = dev.test_cli_runner()
+    result = runner.invoke(
+        args=["ledger", "sandbox-account", "--card-id", str(holder.card_id), "--balance-fen", "800"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["balance_fen"] == 800
+    assert number not in result.output  # masked
+    assert dev.extensions["ssc.bank"].balance(number) == 800
+    missing = runner.invoke(args=["ledger", "sandbox-account", "--card-id", "999999"])
+    assert missing.exit_code == 1
+    in_memory = app.test_cli_runner().invoke(
+        args=["ledger", "sandbox-account", "--card-id", str(holder.card_id)]
+    )
+    assert in_memory.exit_code == 1  # the tests' in-memory bank is not the sandbox
+    with dev.app_context():
+        db.engine.dispose()  # the second app's pool, left open, would warn
