@@ -280,7 +280,7 @@ class SandboxBank(SimulatedBank):
         return hmac.new(self._digest_key, account_number.encode(), hashlib.sha256).hexdigest()
 
     @contextlib.contextmanager
-    def _shared(self) -> Iterator[None]:
+    def _shared(self, *, write: bool = True) -> Iterator[None]:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -288,7 +288,8 @@ class SandboxBank(SimulatedBank):
                 self._load()
                 yield
             finally:
-                self._save()
+                if write:  # also after a simulated timeout: the operation stands
+                    self._save()
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self) -> None:
@@ -333,15 +334,15 @@ class SandboxBank(SimulatedBank):
             super().set_account_state(self._ref(account_number), state)
 
     def balance(self, account_number: str) -> int:
-        with self._shared():
+        with self._shared(write=False):
             return super().balance(self._ref(account_number))
 
     def has_account(self, account_number: str) -> bool:
-        with self._shared():
+        with self._shared(write=False):
             return self._ref(account_number) in self._balances
 
     def status(self, idempotency_key: str) -> BankResult | None:
-        with self._shared():
+        with self._shared(write=False):
             return super().status(idempotency_key)
 
     def _operate(
