@@ -872,7 +872,8 @@ class _Trips:
         of the bank (its amount is fixed, :func:`_repriceable`), uploaded late: the tap belongs to
         that trip and is not charged again — not a second maximum fare for the same ride. The trip
         row stays as charged (the collection may be finishing it right now); the tap points at it,
-        and the holder's trips show it (``statement.late_taps``)."""
+        and the holder's trips show it (``statement.late_taps``). One tap joins a trip: once one
+        has, the trip is no longer loaded as a candidate, and a further exit is another ride."""
         candidates = [t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete]
         candidates = [t for t in candidates if fits(t)]
         if not candidates:
@@ -909,7 +910,8 @@ def _load_statement(bounded: bool) -> Any:
     three parts in one round trip, each row shaped as a trip row plus ``part``:
 
     * ``_LIVE``: whole rows of open trips, re-priceable incomplete ones, and incomplete ones
-      already charged that started after ``late_from`` (a late tap may still join them), by start;
+      already charged that started after ``late_from`` and no late tap has joined yet (one may
+      still), by start;
     * ``_TOTALS``: per card, day, city and mode, the sum of settled fares in ``charged_fen``
       and the number of paid rides in ``transfer_count`` (other columns null);
     * ``_ORIGINS``: the settled rides that can still be a transfer origin, in the
@@ -943,7 +945,19 @@ def _load_statement(bounded: bool) -> Any:
         return out
 
     late_from = bindparam("late_from", type_=trip.c.started_at.type)
-    charged = trip.c.incomplete.is_not(None) & ~repriceable & (trip.c.started_at >= late_from)
+    tap = TapRow.__table__
+    joined = (  # a late tap already joined it: the next one is another ride
+        select(tap.c.id)
+        .where(
+            tap.c.trip_id == trip.c.id,
+            tap.c.id != func.coalesce(trip.c.entry_tap_id, 0),
+            tap.c.id != func.coalesce(trip.c.exit_tap_id, 0),
+        )
+        .exists()
+    )
+    charged = (
+        trip.c.incomplete.is_not(None) & ~repriceable & (trip.c.started_at >= late_from) & ~joined
+    )
     live = or_(trip.c.status == OPEN, repriceable & recent_enough, charged)
     rows = select(*shaped(_LIVE, {n: trip.c[n] for n in TRIP_COLUMNS})).where(mine, live)
     grouped = (trip.c.card_id, trip.c.service_date, trip.c.city_code, trip.c.mode)
@@ -1353,7 +1367,9 @@ _PG_LIVE: Final = (
     f" OR ({_PG_REPRICEABLE} AND {_PG_RECENT})"
     f" OR (incomplete IS NOT NULL AND NOT {_PG_REPRICEABLE}"
     " AND started_at >= %(first)s::timestamptz"
-    f" - interval '{int(LATE_PAIRING.total_seconds())} seconds'))"
+    f" - interval '{int(LATE_PAIRING.total_seconds())} seconds'"
+    " AND NOT EXISTS (SELECT 1 FROM transit_tap AS tp WHERE tp.trip_id = t.id"
+    " AND tp.id <> coalesce(t.entry_tap_id, 0) AND tp.id <> coalesce(t.exit_tap_id, 0))))"
 )
 _PG_TOTALS: Final = (
     "SELECT coalesce(json_agg(json_build_array(card_id, service_date, city_code, mode, charged,"

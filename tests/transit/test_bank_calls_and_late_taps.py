@@ -44,10 +44,10 @@ def tap_online(client, gate, passenger, kind, at):
     return terminal_post(client, gate, "/taps", body)
 
 
-def upload_one(client, gate, passenger, kind, at) -> dict:
+def upload_one(client, gate, passenger, kind, at, seq: int = 1) -> dict:
     """One tap in an offline batch, of a code shown at ``at``; returns its result."""
     tap = {
-        "local_seq": 1,
+        "local_seq": seq,
         "kind": kind,
         "medium": "qr",
         "code": passenger.code(at),
@@ -165,6 +165,31 @@ def test_a_late_exit_after_the_maximum_fare_was_collected_joins_that_trip_unchar
         MAX_FARE,
     )
     assert [(t["kind"], t["stop_id"]) for t in seen["late_taps"]] == [("exit", "gzm-gongyuanqian")]
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
+def test_only_one_late_tap_joins_a_charged_trip(app, client, ride, passenger, sim_bank, online):
+    """A second exit without an entry is another ride: it pays as one (its own maximum fare),
+    not swallowed by the trip whose late exit already arrived."""
+    assert collect(app, ride.trip_id).status == "paid"
+    first = ride.late_exit_offline(client)
+    later = ride.entered + timedelta(seconds=35)
+    if online:  # on PostgreSQL the online tap reads the history with its own statement
+        response = tap_online(client, ride.exit_gate, passenger, "exit", later)
+        assert response.status_code == 200, response.get_json()
+        second_trip = response.get_json()["trip"]["id"]
+    else:
+        second = upload_one(client, ride.exit_gate, passenger, "exit", later, seq=2)
+        assert second["result"] == "accepted"
+        second_trip = second["trip_id"]
+
+    assert (first["result"], first["trip_id"]) == ("accepted", ride.trip_id)
+    assert second_trip != ride.trip_id
+    other = [t for t in trips_of(app, passenger.card_id) if t.id != ride.trip_id]
+    # its own maximum fare, up to what the day's cap (¥15) leaves after the first ride's ¥8
+    assert [(t.incomplete, t.base_fen, t.charged_fen) for t in other] == [
+        ("no_entry", MAX_FARE, 1500 - MAX_FARE)
+    ]
 
 
 def test_a_late_entry_after_the_maximum_fare_was_collected_joins_that_trip_uncharged(
