@@ -218,17 +218,27 @@ class DebtsOut(OutSchema):
     limit_fen: int
     denied: bool  # my codes are refused at gates until I repay
     debts: list[DebtOut]
+    # my repayment the bank has not answered yet (shown as 银行处理中 "with the bank")
+    repayment_pending_since: datetime | None
+    repayment_pending_since_local: str | None
 
 
 @bp.get("/transit/debt")
 @require("cardholder.self", actors=CARDHOLDER)
-@endpoint(summary="我的乘车欠款 My unpaid transit fares", response=DebtsOut)
+@endpoint(
+    summary="我的乘车欠款 My unpaid transit fares",
+    description="repayment_pending_since：上次还款银行尚未答复的时间（银行处理中）。"
+    " repayment_pending_since: when a repayment the bank has not answered yet was asked for.",
+    response=DebtsOut,
+)
 def debt():
     view = payment.debt_view(db.session, current_actor().id, utcnow())
     return DebtsOut(
         outstanding_fen=view.outstanding_fen,
         limit_fen=view.limit_fen,
         denied=view.denied,
+        repayment_pending_since=view.repayment_pending_since,
+        repayment_pending_since_local=to_local_iso(view.repayment_pending_since),
         debts=[
             DebtOut(
                 trip_id=d.trip_id, amount_fen=d.amount_fen, reason=d.reason, created_at=d.created_at

@@ -489,6 +489,9 @@ class DebtView:
     limit_fen: int
     denied: bool  # the card's codes are refused for debt right now
     debts: list[Debt]
+    # a repayment the bank has not answered yet: asking again now would answer
+    # transit.repayment_in_progress, unless the bank's record says it went through
+    repayment_pending_since: datetime | None = None
 
 
 def debt_view(session: Session, person_id: int, now: datetime) -> DebtView:
@@ -497,11 +500,13 @@ def debt_view(session: Session, person_id: int, now: datetime) -> DebtView:
     denied = any(
         credentials.pseudonym_listing(session, card_id, now) == DEBT_REASON for card_id in card_ids
     )
+    asked = [d.repay_attempted_at for d in debts if d.repay_attempted_at is not None]
     return DebtView(
         outstanding_fen=sum(d.amount_fen for d in debts),
         limit_fen=debt_limit_fen(),
         denied=denied,
         debts=debts,
+        repayment_pending_since=min(asked) if asked else None,
     )
 
 

@@ -272,7 +272,14 @@ def test_repaying_lifts_the_debt_listing(
     number, ids = run_into_debt(app, holder, bank_account, sim_bank, make_trip)
     assert client.get("/mobile/v1/transit/debt", headers=holder.headers).get_json() | {
         "debts": None
-    } == {"outstanding_fen": 5500, "limit_fen": 5000, "denied": True, "debts": None}
+    } == {
+        "outstanding_fen": 5500,
+        "limit_fen": 5000,
+        "denied": True,
+        "debts": None,
+        "repayment_pending_since": None,
+        "repayment_pending_since_local": None,
+    }
     sim_bank.open_account(number, 10_000)  # the holder paid money in
 
     response = client.post("/mobile/v1/transit/repay", headers=holder.headers)
@@ -367,6 +374,10 @@ def test_a_debt_added_while_a_repayment_went_unanswered_waits_for_the_next_one(
     first = client.post("/mobile/v1/transit/repay", headers=holder.headers)
     assert (first.status_code, first.get_json()["code"]) == (504, "bank.timeout")
 
+    view = client.get("/mobile/v1/transit/debt", headers=holder.headers).get_json()
+    assert view["repayment_pending_since"] is not None  # the phone shows 银行处理中
+    assert view["outstanding_fen"] == 5_500
+
     coach = make_trip(holder.card_id, base=6000)  # an intercity coach the bank refuses
     sim_bank.fail_next("insufficient_funds")
     assert collect(app, coach).status == "debt"
@@ -384,6 +395,8 @@ def test_a_debt_added_while_a_repayment_went_unanswered_waits_for_the_next_one(
     assert sim_bank.balance(number) == 20_000 - 11_500
     assert sim_bank.movements == 2
     assert listing(app, holder.card_id) is None
+    view = client.get("/mobile/v1/transit/debt", headers=holder.headers).get_json()
+    assert (view["outstanding_fen"], view["repayment_pending_since"]) == (0, None)
 
 
 def test_a_refused_repayment_is_over_and_the_next_asks_under_a_new_key(
