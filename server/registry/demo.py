@@ -208,16 +208,17 @@ def seed_demo(session: Session, now: datetime) -> dict:
     def produce(card_id: int) -> None:
         nonlocal serial_no
         serial_no += 1
+        account = demo_bank_account(serial_no)
         service.produce_card(
             session,
             CARD_FACTORY,
             card_id,
             serial=f"A{10000000 + serial_no:08d}",
-            bank_account_number=demo_bank_account(serial_no),
+            bank_account_number=account,
             now=now,
         )
         # the bank behind the card (the sandbox bank under `make run`) opens its account
-        bank.open_account(demo_bank_account(serial_no), DEMO_BANK_BALANCE_FEN)
+        bank.open_account(account, DEMO_BANK_BALANCE_FEN)
 
     for p in PEOPLE:
         staff = actors[branch_for[p.city]]

@@ -228,6 +228,12 @@ def retry_after() -> timedelta:
     return timedelta(seconds=int(current_app.config["SSC_TRANSIT_COLLECT_RETRY_S"]))
 
 
+def _asked_recently(attempted: datetime | None, now: datetime) -> bool:
+    """The bank was asked (a fare, a repayment) too recently to ask again: the call may still be
+    on its way. :func:`collect_pending` selects with the same bound in SQL."""
+    return attempted is not None and now - attempted < retry_after()
+
+
 def _lock_card(session: Session, card_id: int) -> None:
     session.execute(select(Card.id).where(Card.id == card_id).with_for_update())
 
@@ -278,8 +284,8 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
         session.execute(stamp.values(payment_status=PAID))
         session.commit()
         return CollectOutcome(trip_id, PAID)
-    if attempted is not None and now - attempted < retry_after():
-        session.rollback()  # asked moments ago (in flight elsewhere, or it just timed out)
+    if _asked_recently(attempted, now):
+        session.rollback()  # in flight elsewhere, or it just timed out
         return CollectOutcome(trip_id, PENDING, code="transit.collection_in_progress")
     session.execute(stamp.values(collection_attempted_at=now))
     key = f"trip:{trip_id}"
@@ -586,7 +592,7 @@ def _start_repayment(session: Session, person_id: int, now: datetime) -> _RepayA
         first = min(waiting, key=lambda d: (d.repay_attempted_at, d.id))
         key: str = first.repay_key  # type: ignore[assignment]
         chosen = [d for d in waiting if d.repay_key == key]
-        if now - first.repay_attempted_at < retry_after():  # type: ignore[operator]
+        if _asked_recently(first.repay_attempted_at, now):
             session.rollback()
             recorded = bank().status(key)
             if recorded is None:  # still on its way, or never arrived: wait before asking again

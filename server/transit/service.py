@@ -821,7 +821,7 @@ class _Trips:
 
         candidates = [t for t in self.no_exit.get(key, ()) if fits(t)]
         if not candidates:
-            return self._join_charged(key, "no_exit", fits, latest=True)
+            return self._join_charged(key, "no_exit", fits)
         trip = max(candidates, key=lambda t: t["started_at"])
         self.no_exit[key].remove(trip)
         trip.update(
@@ -846,7 +846,7 @@ class _Trips:
 
         candidates = [t for t in self.no_entry.get(key, ()) if fits(t)]
         if not candidates:
-            return self._join_charged(key, "no_entry", fits, latest=False)
+            return self._join_charged(key, "no_entry", fits)
         trip = min(candidates, key=lambda t: t["ended_at"])
         self.no_entry[key].remove(trip)
         trip.update(
@@ -861,26 +861,25 @@ class _Trips:
         return trip
 
     def _join_charged(
-        self,
-        key: tuple[int, str],
-        incomplete: str,
-        fits: Callable[[dict[str, Any]], bool],
-        *,
-        latest: bool,
+        self, key: tuple[int, str], incomplete: str, fits: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any] | None:
         """The other half of an incomplete trip whose maximum fare was already collected, or asked
         of the bank (its amount is fixed, :func:`_repriceable`), uploaded late: the tap belongs to
         that trip and is not charged again — not a second maximum fare for the same ride. The trip
         row stays as charged (the collection may be finishing it right now); the tap points at it,
         and the holder's trips show it (``statement.late_taps``). One tap joins a trip: once one
-        has, the trip is no longer loaded as a candidate, and a further exit is another ride."""
-        candidates = [t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete]
-        candidates = [t for t in candidates if fits(t)]
+        has, the trip is no longer loaded as a candidate, and a further exit is another ride.
+        Chosen as the re-priceable ones are: an exit joins the latest entry, an entry the
+        earliest exit."""
+        candidates = [
+            t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete and fits(t)
+        ]
         if not candidates:
             return None
-        moment = "started_at" if incomplete == "no_exit" else "ended_at"
-        pick = max if latest else min
-        trip = pick(candidates, key=lambda t: t[moment])
+        if incomplete == "no_exit":
+            trip = max(candidates, key=lambda t: t["started_at"])
+        else:
+            trip = min(candidates, key=lambda t: t["ended_at"])
         self.charged[key].remove(trip)  # one late tap per trip
         return trip
 
@@ -946,15 +945,8 @@ def _load_statement(bounded: bool) -> Any:
 
     late_from = bindparam("late_from", type_=trip.c.started_at.type)
     tap = TapRow.__table__
-    joined = (  # a late tap already joined it: the next one is another ride
-        select(tap.c.id)
-        .where(
-            tap.c.trip_id == trip.c.id,
-            tap.c.id != func.coalesce(trip.c.entry_tap_id, 0),
-            tap.c.id != func.coalesce(trip.c.exit_tap_id, 0),
-        )
-        .exists()
-    )
+    # a late tap already joined it: the next one is another ride
+    joined = select(tap.c.id).where(*late_tap_of(tap, trip)).exists()
     charged = (
         trip.c.incomplete.is_not(None) & ~repriceable & (trip.c.started_at >= late_from) & ~joined
     )
@@ -997,6 +989,17 @@ def _load_statement(bounded: bool) -> Any:
     )
     union = union_all(rows, totals, origins).subquery()
     return select(union).order_by(union.c.part, union.c.started_at, union.c.id)
+
+
+def late_tap_of(tap: Any, trip: Any) -> tuple[Any, ...]:
+    """SQL conditions (on the ``transit_tap`` and ``transit_trip`` tables) for a tap that joined
+    the trip after its maximum fare was fixed (:meth:`_Trips._join_charged`): it points at the
+    trip and is neither its entry nor its exit tap. ``_PG_LIVE`` states the same in SQL text."""
+    return (
+        tap.c.trip_id == trip.c.id,
+        tap.c.id != func.coalesce(trip.c.entry_tap_id, 0),
+        tap.c.id != func.coalesce(trip.c.exit_tap_id, 0),
+    )
 
 
 def _transfer_window(table: FareTable) -> timedelta | None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.clock import local_date
 from server.transit import payment
 from server.transit.models import Debt, Tap, Trip
+from server.transit.service import late_tap_of
 
 BILLED = ("pending", "paid", "debt")
 
@@ -35,17 +36,17 @@ def late_taps(session: Session, trips: list[Trip]) -> dict[int, list[Tap]]:
     of the bank (an exit or entry uploaded late, :meth:`server.transit.service._Trips.apply`):
     neither its entry nor its exit tap. They were not charged; they are what a holder (or the
     service desk) needs to see why the ride cost the maximum."""
-    own = {t.id: {t.entry_tap_id, t.exit_tap_id} for t in trips if t.incomplete is not None}
-    if not own:
+    incomplete = sorted(t.id for t in trips if t.incomplete is not None)
+    if not incomplete:
         return {}
     found: dict[int, list[Tap]] = {}
     for tap in session.execute(
         select(Tap)
-        .where(Tap.trip_id.in_(sorted(own)), Tap.result == "accepted")
+        .join(Trip, Trip.id == Tap.trip_id)
+        .where(Trip.id.in_(incomplete), *late_tap_of(Tap.__table__, Trip.__table__))
         .order_by(Tap.tapped_at, Tap.id)
     ).scalars():
-        if tap.id not in own[tap.trip_id]:  # type: ignore[index]
-            found.setdefault(tap.trip_id, []).append(tap)  # type: ignore[arg-type]
+        found.setdefault(tap.trip_id, []).append(tap)  # type: ignore[arg-type]
     return found
 
 

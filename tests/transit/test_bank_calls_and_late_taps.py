@@ -121,6 +121,25 @@ def pausing(fn: Callable) -> tuple[Callable, threading.Event, threading.Event]:
     return wrapper, inside, release
 
 
+def while_the_bank_waits(sim_bank, monkeypatch, call: Callable, taps: Callable) -> None:
+    """Run ``call`` (it asks the bank) and, while its debit is held, ``taps``: they must be done
+    within 10 s, before the bank has answered."""
+    slow_debit, inside, release = pausing(sim_bank.debit)
+    monkeypatch.setattr(sim_bank, "debit", slow_debit)
+    caller = threading.Thread(target=call)
+    caller.start()
+    try:
+        assert inside.wait(30)
+        tapping = threading.Thread(target=taps)
+        tapping.start()
+        tapping.join(10)
+        assert not tapping.is_alive(), "a tap waited for the bank"
+        assert caller.is_alive()  # the bank has not answered yet
+    finally:
+        release.set()
+        caller.join(30)
+
+
 def fare_lines(app, trip_id) -> list[int]:
     """The journal amounts credited for the trip's fare (key trip:<id>)."""
     from server.ledger.models import JournalEntry
@@ -267,8 +286,6 @@ def test_a_slow_bank_holds_up_no_tap_of_the_holder(
     bus ride are decided at once (before: the exit waited for the trip row the collection held
     through the bank call)."""
     bus = make_transit_terminal("bus_validator", "gz-bus", None)
-    slow_debit, inside, release = pausing(sim_bank.debit)
-    monkeypatch.setattr(sim_bank, "debit", slow_debit)
     outcomes: list = []
     answers: list = []
 
@@ -277,18 +294,9 @@ def test_a_slow_bank_holds_up_no_tap_of_the_holder(
         answers.append(ride.late_exit_online(own))
         answers.append(tap_online(own, bus, passenger, "single", utcnow()))
 
-    collector = threading.Thread(target=lambda: outcomes.append(collect(app, ride.trip_id)))
-    collector.start()
-    try:
-        assert inside.wait(30)
-        tapping = threading.Thread(target=taps)
-        tapping.start()
-        tapping.join(10)
-        assert not tapping.is_alive(), "a tap waited for the bank"
-        assert collector.is_alive()  # the bank has not answered yet
-    finally:
-        release.set()
-        collector.join(30)
+    while_the_bank_waits(
+        sim_bank, monkeypatch, lambda: outcomes.append(collect(app, ride.trip_id)), taps
+    )
 
     late_exit, bus_ride = answers
     assert late_exit.status_code == 200, late_exit.get_json()
@@ -347,8 +355,6 @@ def test_a_slow_bank_holds_up_no_tap_while_the_holder_repays(
     number = bank_account(passenger.card_id, 0)
     assert collect(app, make_trip(passenger.card_id, base=300)).status == "debt"
     sim_bank.open_account(number, 10_000)
-    slow_debit, inside, release = pausing(sim_bank.debit)
-    monkeypatch.setattr(sim_bank, "debit", slow_debit)
     repaid: list = []
     taps: list = []
 
@@ -356,22 +362,10 @@ def test_a_slow_bank_holds_up_no_tap_while_the_holder_repays(
         own = app.test_client()
         repaid.append(own.post("/mobile/v1/transit/repay", headers=passenger.holder.headers))
 
-    repaying = threading.Thread(target=repay)
-    repaying.start()
-    try:
-        assert inside.wait(30)
-        tapping = threading.Thread(
-            target=lambda: taps.append(
-                tap_online(app.test_client(), bus, passenger, "single", utcnow())
-            )
-        )
-        tapping.start()
-        tapping.join(10)
-        assert not tapping.is_alive(), "a tap waited for the bank"
-        assert repaying.is_alive()
-    finally:
-        release.set()
-        repaying.join(30)
+    def bus_ride() -> None:
+        taps.append(tap_online(app.test_client(), bus, passenger, "single", utcnow()))
+
+    while_the_bank_waits(sim_bank, monkeypatch, repay, bus_ride)
 
     [tap] = taps
     assert tap.status_code == 200, tap.get_json()
