@@ -19,7 +19,7 @@ from server.security.auth import current_actor, require
 from server.security.rules import ActorKind
 from server.transit import payment
 from server.transit import statement as statement_service
-from server.transit.models import Tap, Trip
+from server.transit.models import FareAdjustment, Tap, Trip
 
 bp = Blueprint("transit", __name__)
 CARDHOLDER = (ActorKind.CARDHOLDER,)
@@ -57,6 +57,26 @@ class LateTapOut(OutSchema):
     tapped_at_local: str
 
 
+ADJUSTMENT_NAMES = {
+    "none": "票价不变 Fare unchanged",
+    "debt_reduced": "已冲减欠款 Taken off your debt",
+    "pending": "退款处理中 Refund in progress",
+    "refunded": "已退回银行账户 Refunded to your bank account",
+}
+
+
+class AdjustmentOut(OutSchema):
+    """The trip was charged its maximum fare before its other tap arrived; the breakdown is now
+    the ride's, and this is what was charged before and what came back."""
+
+    original_charged_fen: int
+    refund_fen: int
+    status: str  # none | debt_reduced | pending | refunded
+    status_name: str
+    refunded_at: datetime | None
+    refunded_at_local: str | None
+
+
 class TripOut(OutSchema):
     id: int
     network_id: str
@@ -81,6 +101,8 @@ class TripOut(OutSchema):
     notes: list[str]
     # taps uploaded after the trip's maximum fare was collected: recorded, not charged again
     late_taps: list[LateTapOut]
+    # the maximum fare charged before a late tap completed the ride, and the difference returned
+    adjustment: AdjustmentOut | None
 
 
 class TripsOut(OutSchema):
@@ -93,7 +115,22 @@ class TripsQuery(Schema):
     before_id: int | None = Field(default=None, ge=1)
 
 
-def trip_out(trip: Trip, late: list[Tap] | None = None) -> TripOut:
+def adjustment_out(adjustment: FareAdjustment | None) -> AdjustmentOut | None:
+    if adjustment is None:
+        return None
+    return AdjustmentOut(
+        original_charged_fen=adjustment.original_charged_fen,
+        refund_fen=adjustment.refund_fen,
+        status=adjustment.status,
+        status_name=ADJUSTMENT_NAMES.get(adjustment.status, adjustment.status),
+        refunded_at=adjustment.refunded_at,
+        refunded_at_local=to_local_iso(adjustment.refunded_at),
+    )
+
+
+def trip_out(
+    trip: Trip, late: list[Tap] | None = None, adjustment: FareAdjustment | None = None
+) -> TripOut:
     return TripOut(
         id=trip.id,
         network_id=trip.network_id,
@@ -132,6 +169,7 @@ def trip_out(trip: Trip, late: list[Tap] | None = None) -> TripOut:
             )
             for t in late or ()
         ],
+        adjustment=adjustment_out(adjustment),
     )
 
 
@@ -139,9 +177,11 @@ def trip_out(trip: Trip, late: list[Tap] | None = None) -> TripOut:
 @require("cardholder.self", actors=CARDHOLDER)
 @endpoint(
     summary="我的乘车记录（含票价明细） My trips with fare breakdowns",
-    description="late_taps：已按最高票价扣费后才上传的进出站记录（不再重复扣费），对车费有疑问可凭此联系"
-    "运营方客服。 late_taps: an entry or exit uploaded after the trip's maximum fare was collected"
-    " (not charged again), for the holder to show the operator's service desk.",
+    description="late_taps：已按最高票价扣费后才上传的进出站记录（不再重复扣费），系统随后按实际行程"
+    "重新计价，差额冲减欠款或退回银行账户（adjustment）。"
+    " late_taps: an entry or exit uploaded after the trip's maximum fare was collected (not"
+    " charged again); the ride is then priced as it was and the difference taken off the debt or"
+    " refunded to the bank account (adjustment).",
     query=TripsQuery,
     response=TripsOut,
 )
@@ -150,8 +190,9 @@ def trips(query: TripsQuery):
         db.session, current_actor().id, limit=query.limit, before_id=query.before_id
     )
     late = statement_service.late_taps(db.session, rows)
+    adjusted = statement_service.adjustments(db.session, rows)
     return TripsOut(
-        trips=[trip_out(t, late.get(t.id)) for t in rows],
+        trips=[trip_out(t, late.get(t.id), adjusted.get(t.id)) for t in rows],
         next_before_id=rows[-1].id if len(rows) == query.limit else None,
     )
 
@@ -185,6 +226,8 @@ class StatementOut(OutSchema):
     pending_fen: int  # charged, not collected yet
     debt_fen: int  # this month's fares in unpaid debt
     outstanding_debt_fen: int  # every unpaid debt, now
+    refund_due_fen: int  # late taps lowered fares already paid: being refunded
+    refunded_fen: int  # refunded to the bank account
 
 
 @bp.get("/trips/statement")

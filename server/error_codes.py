@@ -234,6 +234,11 @@ CATALOGUE: dict[str, ErrorSpec] = {
         "您的还款正在银行处理中，请几分钟后再查看",
         "Your repayment is being processed by the bank; check again in a few minutes",
     ),
+    "transit.refund_in_progress": ErrorSpec(
+        409,
+        "该笔退款刚刚向银行发起，稍后再试",
+        "The bank was asked for this refund moments ago; try again later",
+    ),
     # --- transit fares ---
     "transit.fare_data_invalid": ErrorSpec(
         422, "票价数据有误，未导入任何数据", "Fare data is invalid; nothing was imported"

@@ -1,4 +1,4 @@
-"""Operator commands: ``flask transit import-fares DIR``."""
+"""Operator commands: fare data, the money jobs (collect, adjust), settlement, open trips."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def collect_command(limit: int) -> None:
     from server.transit.payment import collect_pending
 
     summary = collect_pending(db.session, utcnow(), limit=limit)
+    click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+
+
+@transit_cli.command("adjust")
+@click.option("--limit", default=500, show_default=True, help="Most trips to adjust in this run.")
+@with_appcontext
+def adjust_command(limit: int) -> None:
+    """Fare adjustments: trips charged their maximum fare that a late tap completed are priced as
+    the ride they were; the difference reduces the debt or is refunded to the holder's bank
+    account. Run after ``collect``; safe on several workers; prints a JSON summary."""
+    from server.transit.adjustment import adjust_late_taps
+
+    summary = adjust_late_taps(db.session, utcnow(), limit=limit)
     click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
 
 

@@ -153,6 +153,51 @@ class Debt(db.Model):
     repay_card_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("card.id"))
 
 
+class LateJoin(db.Model):
+    """A trip charged its maximum fare that a tap uploaded late has joined (``service._Trips.
+    _join_charged``), waiting for its fare adjustment; the adjustment job removes the row when
+    it has adjusted the trip. Written only when a tap joins late, so the job reads a short table
+    instead of every incomplete trip."""
+
+    __tablename__ = "transit_late_join"
+
+    trip_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_trip.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FareAdjustment(db.Model):
+    """A late tap completed a trip already charged its maximum fare (``payment`` had collected
+    it, or made it a debt): the trip now holds the ride as the two taps make it, and this row
+    keeps what was charged before and how the difference went back (``adjustment.py``)."""
+
+    __tablename__ = "transit_fare_adjustment"
+
+    id: Mapped[IdPk]
+    trip_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_trip.id"), unique=True)
+    tap_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_tap.id"))  # the late tap
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("card.id"), index=True)
+    original_incomplete: Mapped[str] = mapped_column(String(12))  # no_exit | no_entry
+    original_base_fen: Mapped[int] = mapped_column(Integer)
+    original_concession_fen: Mapped[int] = mapped_column(Integer)
+    original_transfer_fen: Mapped[int] = mapped_column(Integer)
+    original_volume_fen: Mapped[int] = mapped_column(Integer)
+    original_cap_fen: Mapped[int] = mapped_column(Integer)
+    original_charged_fen: Mapped[int] = mapped_column(Integer)
+    refund_fen: Mapped[int] = mapped_column(Integer)  # original charged - the ride's fare, >= 0
+    # none (nothing to give back) | debt_reduced | pending (a refund to credit) | refunded
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    journal_entry_id: Mapped[int | None] = mapped_column(BigId)
+    # A refund asked of the bank and not answered (or not recorded) yet, as for repayments: its
+    # key, when, and the card whose account is credited. A refusal clears them and keeps the
+    # bank's code in refund_error; the next run asks again under a new key.
+    refund_key: Mapped[str | None] = mapped_column(String(64))
+    refund_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_card_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("card.id"))
+    refund_error: Mapped[str | None] = mapped_column(String(32))
+
+
 # --- Fare data ---------------------------------------------------------------------------------
 # GTFS-Fares v2 tables (string GTFS ids as primary keys, blank fields stored as NULL, amounts in
 # integer fen) and the project's extensions; server/transit/data/README.md describes every file.

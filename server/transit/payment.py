@@ -51,6 +51,10 @@ got an answer (a timeout, a collector stopped mid-call) is taken up again by
 trip asked for more recently is left alone (``transit.collection_in_progress``). Both the bank
 and the journal use the key ``trip:<id>``. Repayments of debts follow the same three steps
 (:func:`repay_debts`).
+
+A tap uploaded after its trip's maximum fare was fixed joins that trip uncharged; the fare
+adjustment (:mod:`server.transit.adjustment`) later prices the ride as it was and gives back the
+difference: off the debt, or refunded to the bank account in the same three steps.
 """
 
 from __future__ import annotations
@@ -59,9 +63,10 @@ import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, text
@@ -202,7 +207,7 @@ class CollectSummary:
         }
 
 
-def _lock_trip(session: Session, trip_id: int) -> Trip | None:
+def lock_trip(session: Session, trip_id: int) -> Trip | None:
     return session.execute(
         select(Trip)
         .where(Trip.id == trip_id)
@@ -211,12 +216,15 @@ def _lock_trip(session: Session, trip_id: int) -> Trip | None:
     ).scalar_one_or_none()
 
 
-def _debit(account_number: str | None, amount_fen: int, key: str) -> BankResult:
-    """One bank call. Raises :class:`BankTimeout`; other failures come back as a refusal."""
+def ask_bank(
+    operation: Literal["debit", "credit"], account_number: str | None, amount_fen: int, key: str
+) -> BankResult:
+    """One bank call (a fare or a repayment: debit; a refund: credit). Raises
+    :class:`BankTimeout`; other failures come back as a refusal."""
     if account_number is None:
         return BankResult(ok=False, error="bank.invalid_account")
     try:
-        return bank().debit(account_number, amount_fen, key)
+        return getattr(bank(), operation)(account_number, amount_fen, key)
     except BankTimeout:
         raise
     except BankError as exc:  # a gateway may raise instead of returning a refusal
@@ -228,7 +236,7 @@ def retry_after() -> timedelta:
     return timedelta(seconds=int(current_app.config["SSC_TRANSIT_COLLECT_RETRY_S"]))
 
 
-def _asked_recently(attempted: datetime | None, now: datetime) -> bool:
+def asked_recently(attempted: datetime | None, now: datetime) -> bool:
     """The bank was asked (a fare, a repayment) too recently to ask again: the call may still be
     on its way. :func:`collect_pending` selects with the same bound in SQL."""
     return attempted is not None and now - attempted < retry_after()
@@ -284,7 +292,7 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
         session.execute(stamp.values(payment_status=PAID))
         session.commit()
         return CollectOutcome(trip_id, PAID)
-    if _asked_recently(attempted, now):
+    if asked_recently(attempted, now):
         session.rollback()  # in flight elsewhere, or it just timed out
         return CollectOutcome(trip_id, PENDING, code="transit.collection_in_progress")
     session.execute(stamp.values(collection_attempted_at=now))
@@ -295,7 +303,7 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
 
     # 2. Ask the bank, holding no lock.
     try:
-        result = _debit(account, amount, key)
+        result = ask_bank("debit", account, amount, key)
     except BankTimeout:
         log.info("fare collection timed out", extra={"trip_id": trip_id})
         return CollectOutcome(trip_id, PENDING, code="bank.timeout")
@@ -304,7 +312,7 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
     # Card then trip again: a debt locks the holder's current card next, and a collector starting
     # on this trip meanwhile holds the card before it waits for the trip.
     _lock_card(session, card_id)
-    trip = _lock_trip(session, trip_id)
+    trip = lock_trip(session, trip_id)
     if trip is None or trip.payment_status != PENDING:
         session.rollback()
         return CollectOutcome(
@@ -467,6 +475,37 @@ def enforce_debt_limit(session: Session, card: Card, now: datetime) -> bool:
     return added
 
 
+def lift_debt_listing(
+    session: Session,
+    actor: Actor | None,
+    person_id: int,
+    card_ids: Iterable[int],
+    city_code: str,
+    now: datetime,
+) -> bool:
+    """After a repayment or a fare adjustment lowered the holder's debt: take ``card_ids`` off
+    the deny list (reason ``debt``) when what the holder still owes over all their cards is
+    within the limit; a listing for another reason stays. True when a card came off the list.
+    The caller holds the holder's current card's row lock (see the module docstring)."""
+    if person_debt_fen(session, person_id) > debt_limit_fen():
+        return False
+    unlisted = False
+    for card_id in sorted(set(card_ids)):
+        if credentials.allow_pseudonym(session, card_id, DEBT_REASON, now):
+            unlisted = True
+            audit.record(
+                session,
+                actor,
+                "transit.card_allowed",
+                object_type="card",
+                object_id=card_id,
+                city_code=city_code,
+                now=now,
+                reason=DEBT_REASON,
+            )
+    return unlisted
+
+
 def person_card_ids(session: Session, person_id: int) -> list[int]:
     return list(
         session.execute(select(Card.id).where(Card.person_id == person_id).order_by(Card.id))
@@ -525,7 +564,7 @@ class Repayment:
     unlisted: bool  # the debt listing was lifted
 
 
-def _paying_card(session: Session, card: Card, card_ids: list[int]) -> Card:
+def paying_card(session: Session, card: Card, card_ids: list[int]) -> Card:
     """The current card, or while it has no bank account (a replacement at the factory) the
     holder's latest other card with one."""
     if card.bank_account_enc is not None:
@@ -561,7 +600,7 @@ def repay_debts(session: Session, actor: Actor, person_id: int, now: datetime) -
     result = attempt.recorded
     if result is None:
         try:
-            result = _debit(attempt.account, attempt.amount_fen, attempt.key)
+            result = ask_bank("debit", attempt.account, attempt.amount_fen, attempt.key)
         except BankTimeout:
             log.info("transit repayment timed out", extra={"person_id": person_id})
             raise DomainError("bank.timeout") from None
@@ -592,7 +631,7 @@ def _start_repayment(session: Session, person_id: int, now: datetime) -> _RepayA
         first = min(waiting, key=lambda d: (d.repay_attempted_at, d.id))
         key: str = first.repay_key  # type: ignore[assignment]
         chosen = [d for d in waiting if d.repay_key == key]
-        if _asked_recently(first.repay_attempted_at, now):
+        if asked_recently(first.repay_attempted_at, now):
             session.rollback()
             recorded = bank().status(key)
             if recorded is None:  # still on its way, or never arrived: wait before asking again
@@ -602,7 +641,7 @@ def _start_repayment(session: Session, person_id: int, now: datetime) -> _RepayA
     else:
         key = f"repay:{uuid.uuid4().hex}"
         chosen = debts
-        paying = _paying_card(session, card, card_ids)
+        paying = paying_card(session, card, card_ids)
     for debt in chosen:
         debt.repay_key, debt.repay_attempted_at, debt.repay_card_id = key, now, paying.id
     attempt = _RepayAttempt(key, sum(d.amount_fen for d in chosen), decrypt_bank_account(paying))
@@ -678,22 +717,15 @@ def _finish_repayment(
         amount_fen=total,
         journal_entry_id=entry.id,
     )
-    unlisted = False
     # A debt that became due while the bank answered may still keep the holder over the limit.
-    if person_debt_fen(session, person_id) <= debt_limit_fen():
-        for card_id in sorted({d.card_id for d in debts} | {subject.id}):
-            if credentials.allow_pseudonym(session, card_id, DEBT_REASON, now):
-                unlisted = True
-                audit.record(
-                    session,
-                    actor,
-                    "transit.card_allowed",
-                    object_type="card",
-                    object_id=card_id,
-                    city_code=subject.issuing_city,
-                    now=now,
-                    reason=DEBT_REASON,
-                )
+    unlisted = lift_debt_listing(
+        session,
+        actor,
+        person_id,
+        {d.card_id for d in debts} | {subject.id},
+        subject.issuing_city,
+        now,
+    )
     session.commit()
     return Repayment(
         repaid_fen=total,

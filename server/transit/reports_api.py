@@ -39,6 +39,8 @@ class OperatorDayOut(OutSchema):
     collected_fen: int
     outstanding_fen: int
     reimbursed_fen: int
+    refund_due_fen: int
+    refunded_fen: int
 
 
 class TotalsOut(OutSchema):
@@ -52,6 +54,8 @@ class TotalsOut(OutSchema):
     collected_fen: int
     outstanding_fen: int
     reimbursed_fen: int
+    refund_due_fen: int
+    refunded_fen: int
 
 
 class ClearingOut(OutSchema):

@@ -93,14 +93,15 @@ from server.security.rules import Actor
 from server.terminals.models import Terminal
 from server.terminals.rules import TerminalKind
 from server.transit import rules as fare_rules
-from server.transit.models import Tap as TapRow
 from server.transit.models import (
+    LateJoin,
     TapBatch,
     TerminalPlacement,
     TransitNetwork,
     TransitStop,
     Trip,
 )
+from server.transit.models import Tap as TapRow
 from server.transit.pricing import FareTable, History, Leg, NetworkInfo, PriorLeg, Rider
 
 log = logging.getLogger("server.transit")
@@ -649,6 +650,7 @@ class _Trips:
         self.ledgers: dict[int, _Ledger] = defaultdict(_Ledger)
         self.new: list[dict[str, Any]] = []
         self.changed: dict[int, dict[str, Any]] = {}
+        self.joined: list[int] = []  # charged trips a late tap joined: fare adjustments due
 
     # -- loading
 
@@ -867,10 +869,12 @@ class _Trips:
         of the bank (its amount is fixed, :func:`_repriceable`), uploaded late: the tap belongs to
         that trip and is not charged again — not a second maximum fare for the same ride. The trip
         row stays as charged (the collection may be finishing it right now); the tap points at it,
-        and the holder's trips show it (``statement.late_taps``). One tap joins a trip: once one
-        has, the trip is no longer loaded as a candidate, and a further exit is another ride.
-        Chosen as the re-priceable ones are: an exit joins the latest entry, an entry the
-        earliest exit."""
+        and the holder's trips show it (``statement.late_taps``). The trip is listed in
+        ``transit_late_join`` (:attr:`joined`, written with the taps) for the fare adjustment
+        (:mod:`server.transit.adjustment`), which completes it once the money side has an answer
+        and gives back the difference. One tap joins a trip: once one has, the trip is no longer
+        loaded as a candidate, and a further exit is another ride. Chosen as the re-priceable
+        ones are: an exit joins the latest entry, an entry the earliest exit."""
         candidates = [
             t for t in self.charged.get(key, ()) if t["incomplete"] == incomplete and fits(t)
         ]
@@ -881,6 +885,7 @@ class _Trips:
         else:
             trip = min(candidates, key=lambda t: t["ended_at"])
         self.charged[key].remove(trip)  # one late tap per trip
+        self.joined.append(trip["id"])
         return trip
 
     # -- writing
@@ -898,6 +903,11 @@ class _Trips:
         for trip_id, trip in self.changed.items():
             values = {k: v for k, v in trip.items() if k in TRIP_COLUMNS and k != "id"}
             session.execute(update(Trip.__table__).where(Trip.id == trip_id).values(**values))
+        if self.joined:
+            session.execute(
+                insert(LateJoin.__table__),
+                [{"trip_id": trip_id, "created_at": self.now} for trip_id in self.joined],
+            )
 
 
 _LIVE, _TOTALS, _ORIGINS = 0, 1, 2  # the parts of _load_statement's answer
@@ -1424,6 +1434,11 @@ _PG_LOAD_STATEMENTS: Final = {
 }
 _PG_INSERT_STATEMENT: Final = pgwire.Statement("ssc_tap_insert", _PG_INSERT)
 _PG_UPDATE_STATEMENT: Final = pgwire.Statement("ssc_tap_update_trip", _PG_UPDATE_TRIP)
+_PG_LATE_JOIN_STATEMENT: Final = pgwire.Statement(
+    "ssc_tap_late_join",
+    "INSERT INTO transit_late_join (trip_id, created_at) "
+    "VALUES (CAST(%(trip)s AS BIGINT), CAST(%(at)s AS TIMESTAMPTZ))",
+)
 _TRIP_MOMENTS: Final = frozenset(
     c.name for c in Trip.__table__.columns if isinstance(c.type, UTCDateTime)
 )
@@ -1532,10 +1547,13 @@ def _pg_write_and_commit(raw: Any, tap: dict[str, Any], trips: _Trips) -> None:
         steps.append(
             (_PG_UPDATE_STATEMENT, {"id": trip_id, "row": _json(_only(trip, TRIP_COLUMNS))})
         )
+    for trip_id in trips.joined:  # rare: a tap joined a charged trip late
+        steps.append((_PG_LATE_JOIN_STATEMENT, {"trip": trip_id, "at": trips.now}))
     steps.append(("COMMIT", None))
     pgwire.run(raw, steps)
     trips.new.clear()
     trips.changed.clear()
+    trips.joined.clear()
 
 
 # --- pseudonyms and the verifiers -----------------------------------------------------------------
@@ -2114,6 +2132,38 @@ def price_trip(session: Session, trip: Trip, now: datetime) -> Trip:
         if name != "id":
             setattr(trip, name, row[name])
     return trip
+
+
+def complete_charged_trip(
+    session: Session, trip: Trip, late: TapRow, now: datetime
+) -> dict[str, Any]:
+    """The ride a charged incomplete trip and the tap that joined it late make
+    (:meth:`_Trips._join_charged`), priced as it would have been had the tap come in time: the
+    rider's categories on the day, the card's other rides for caps, the volume discount and
+    transfers. Returns the completed trip row; writes nothing (the fare adjustment does). A row
+    the fare data cannot price comes back ``unpriced``."""
+    holders = _lock_holders(session, [trip.card_id])
+    table = fare_table(session)
+    row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
+    if trip.incomplete == "no_exit":
+        row.update(ended_at=late.tapped_at, to_stop_id=late.stop_id, exit_tap_id=late.id)
+    else:
+        row.update(
+            started_at=late.tapped_at,
+            service_date=local_date(late.tapped_at),
+            from_stop_id=late.stop_id,
+            entry_tap_id=late.id,
+        )
+    row.update(status=COMPLETE, incomplete=None)
+    day = row["service_date"]
+    trips = _Trips(table, holders, now, reentry=reentry_window())
+    trips.load(session, min(_month_start(day), day - timedelta(days=1)), row["started_at"])
+    ledger = trips.ledgers[trip.card_id]
+    ledger.remove(trip.id)  # loaded as a transfer origin
+    old = trip.charged_fen or 0  # counted in the loaded totals, on the day it was charged for
+    ledger.add_totals(trip.service_date, trip.city_code, trip.mode, -old, -(old > 0))
+    _price_row(row, holders[trip.card_id], ledger, table, now)
+    return row
 
 
 def close_open_trips(session: Session, now: datetime, *, limit: int = 5000) -> int:

@@ -3,7 +3,9 @@
 Per operator (and the city the rides happened in) and day: trips, gross fares (sum of base
 fares), the concession amount (what the city owes the operator for free and discounted rides),
 transfer / volume / cap discounts, net charged to riders, collected from them, still outstanding
-(pending or in debt), and what the ledger has already reimbursed for concessions.
+(pending or in debt), what the ledger has already reimbursed for concessions, and the refunds of
+fare adjustments (a late tap completed a trip charged its maximum fare: the trip's figures are
+the ride's, ``collected`` includes refunds not yet made, ``refund_due``, until they are).
 
 :func:`settle_day` posts the concession reimbursement once per operator and day: one entry from
 each ride city's concession funding account (kind ``department_funding``, department
@@ -36,7 +38,8 @@ from server.ledger.models import Account, JournalEntry, JournalLine
 from server.ledger.rules import AccountKind
 from server.ledger.service import post_entry
 from server.security.rules import Actor, Role
-from server.transit.models import Trip
+from server.transit.adjustment import REFUND_PENDING, REFUNDED
+from server.transit.models import FareAdjustment, Trip
 from server.transit.payment import DEBT, PAID, PENDING, find_or_open_account, operator_account
 
 CONCESSION_OWNER = "transit_concession"
@@ -74,9 +77,11 @@ class OperatorDay:
     volume_fen: int = 0
     cap_fen: int = 0
     net_fen: int = 0  # charged to riders
-    collected_fen: int = 0
+    collected_fen: int = 0  # held from riders: paid fares, with refunds not yet made
     outstanding_fen: int = 0  # pending collection or in debt
     reimbursed_fen: int = 0  # concession posted in the ledger so far
+    refund_due_fen: int = 0  # late taps lowered paid fares: to give back (in collected_fen)
+    refunded_fen: int = 0  # given back to riders' bank accounts
 
     def add(self, other: OperatorDay) -> None:
         for name in AMOUNT_FIELDS:
@@ -94,6 +99,8 @@ AMOUNT_FIELDS = (
     "collected_fen",
     "outstanding_fen",
     "reimbursed_fen",
+    "refund_due_fen",
+    "refunded_fen",
 )
 
 
@@ -145,6 +152,19 @@ def _reimbursed(session: Session, operator_id: str, service_date: date) -> dict[
     return {city: -int(total) for city, total in rows}
 
 
+def _refunds(session: Session, service_date: date) -> dict[tuple[str, str], tuple[int, int]]:
+    """(due, made) refunds of fare adjustments on the day's trips, by operator and ride city."""
+    due = case((FareAdjustment.status == REFUND_PENDING, FareAdjustment.refund_fen), else_=0)
+    made = case((FareAdjustment.status == REFUNDED, FareAdjustment.refund_fen), else_=0)
+    rows = session.execute(
+        select(Trip.operator_id, Trip.city_code, func.sum(due), func.sum(made))
+        .join(FareAdjustment, FareAdjustment.trip_id == Trip.id)
+        .where(Trip.service_date == service_date)
+        .group_by(Trip.operator_id, Trip.city_code)
+    ).all()
+    return {(op, city): (int(d or 0), int(m or 0)) for op, city, d, m in rows}
+
+
 def report_for(session: Session, actor: Actor, day: date) -> SettlementReport:
     """The settlement an actor may see: a city-scoped actor sees its own city's operators and
     the clearing pairs that involve its city; department officers only of transport."""
@@ -179,6 +199,7 @@ def settlement_report(
         .group_by(Trip.operator_id, Trip.city_code)
         .order_by(Trip.operator_id, Trip.city_code)
     ).all()
+    refunds = _refunds(session, service_date)
     report = SettlementReport(service_date=service_date)
     reimbursed: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -189,6 +210,8 @@ def settlement_report(
             reimbursed[operator_id] = _reimbursed(session, operator_id, service_date)
         day = OperatorDay(operator_id, city_code, *(int(v or 0) for v in row[2:]))
         day.reimbursed_fen = reimbursed[operator_id].get(city_code, 0)
+        day.refund_due_fen, day.refunded_fen = refunds.get((operator_id, city_code), (0, 0))
+        day.collected_fen += day.refund_due_fen  # taken from riders, not given back yet
         report.operators.append(day)
         report.totals.add(day)
 
@@ -276,6 +299,8 @@ CSV_COLUMNS = (
     ("collected_fen", "已扣款(元) Collected (CNY)"),
     ("outstanding_fen", "未收款(元) Outstanding (CNY)"),
     ("reimbursed_fen", "已结算补贴(元) Concessions settled (CNY)"),
+    ("refund_due_fen", "待退款(元) Refunds due (CNY)"),
+    ("refunded_fen", "已退款(元) Refunded (CNY)"),
 )
 
 

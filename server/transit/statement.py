@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.clock import local_date
 from server.transit import payment
-from server.transit.models import Debt, Tap, Trip
+from server.transit.models import Debt, FareAdjustment, Tap, Trip
 from server.transit.service import late_tap_of
 
 BILLED = ("pending", "paid", "debt")
@@ -50,6 +50,16 @@ def late_taps(session: Session, trips: list[Trip]) -> dict[int, list[Tap]]:
     return found
 
 
+def adjustments(session: Session, trips: list[Trip]) -> dict[int, FareAdjustment]:
+    """The fare adjustment of each trip that has one (a late tap completed it after its maximum
+    fare was charged, :mod:`server.transit.adjustment`)."""
+    ids = [t.id for t in trips]
+    if not ids:
+        return {}
+    found = session.execute(select(FareAdjustment).where(FareAdjustment.trip_id.in_(ids)))
+    return {a.trip_id: a for a in found.scalars()}
+
+
 @dataclass
 class ModeTotals:
     mode: str
@@ -75,6 +85,8 @@ class Statement:
     pending_fen: int = 0  # charged, not collected yet
     debt_fen: int = 0  # this month's fares in unpaid debt
     outstanding_debt_fen: int = 0  # every unpaid debt, now
+    refund_due_fen: int = 0  # fare adjustments of this month's trips not refunded yet
+    refunded_fen: int = 0  # fare adjustments of this month's trips refunded to the bank account
     by_mode: list[ModeTotals] = field(default_factory=list)
 
 
@@ -114,10 +126,20 @@ def monthly_statement(
         .join(Trip, Trip.id == Debt.trip_id)
         .where(Debt.card_id.in_(card_ids), Debt.repaid_at.is_(None), *in_month)
     ).scalar_one()
+    refunds = dict(
+        session.execute(
+            select(FareAdjustment.status, func.sum(FareAdjustment.refund_fen))
+            .join(Trip, Trip.id == FareAdjustment.trip_id)
+            .where(Trip.card_id.in_(card_ids), *in_month)
+            .group_by(FareAdjustment.status)
+        ).all()
+    )
     out = Statement(
         month=month,
         debt_fen=int(debt_this_month),
         outstanding_debt_fen=payment.unpaid_debt_fen(session, card_ids),
+        refund_due_fen=int(refunds.get("pending") or 0),
+        refunded_fen=int(refunds.get("refunded") or 0),
     )
     modes: dict[str, ModeTotals] = {}
     for mode, status, *numbers in rows:

@@ -5,120 +5,32 @@ charged instead of paying twice."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from server.clock import utcnow
 from server.extensions import db
-from server.ledger.models import JournalLine
 from server.transit import service
 from server.transit.models import Debt, Tap
-from tests.transit.conftest import collect, count_rows, terminal_post, trips_of
-
-MAX_FARE = 800  # Guangzhou Metro's maximum in the demo fares (an incomplete trip's fare)
+from tests.transit.conftest import (
+    MAX_FARE,
+    collect,
+    count_rows,
+    fare_lines,
+    pausing,
+    tap_online,
+    trips_of,
+    upload_one,
+)
 
 
 @pytest.fixture(autouse=True)
 def _books_balance(ledger_balances):
     yield
     ledger_balances()
-
-
-@pytest.fixture
-def gates(make_transit_terminal):
-    return (
-        make_transit_terminal("metro_gate", "gz-metro", "gzm-xilang"),
-        make_transit_terminal("metro_gate", "gz-metro", "gzm-gongyuanqian"),
-    )
-
-
-def tap_online(client, gate, passenger, kind, at):
-    """An online tap at ``at`` of a code shown now."""
-    body = {"kind": kind, "medium": "qr", "code": passenger.code(), "tapped_at": at.isoformat()}
-    return terminal_post(client, gate, "/taps", body)
-
-
-def upload_one(client, gate, passenger, kind, at, seq: int = 1) -> dict:
-    """One tap in an offline batch, of a code shown at ``at``; returns its result."""
-    tap = {
-        "local_seq": seq,
-        "kind": kind,
-        "medium": "qr",
-        "code": passenger.code(at),
-        "tapped_at": at.isoformat(),
-    }
-    response = terminal_post(
-        client, gate, "/tap-batches", {"batch_id": str(uuid.uuid4()), "taps": [tap]}
-    )
-    assert response.status_code == 200, response.get_json()
-    [result] = response.get_json()["results"]
-    return result
-
-
-def no_exit_trip(app, client, gate, passenger, entered) -> int:
-    """An entry left open past the exit timeout: a no_exit trip at the maximum fare, pending.
-    (The job runs as if hours had passed: the e-card was signed moments ago, and the gates'
-    codes must be from after that.)"""
-    assert tap_online(client, gate, passenger, "entry", entered).status_code == 200
-    with app.app_context():
-        assert service.close_open_trips(db.session, entered + timedelta(hours=4, minutes=1)) == 1
-        db.session.remove()
-    [trip] = trips_of(app, passenger.card_id)
-    assert (trip.incomplete, trip.payment_status, trip.charged_fen) == (
-        "no_exit",
-        "pending",
-        MAX_FARE,
-    )
-    return trip.id
-
-
-@dataclass
-class Ride:
-    """A metro entry 40 s ago at 西朗 left as a no_exit trip (maximum fare, pending), the holder's
-    bank account holding ¥100, and the exit gate at 公园前 whose tap (30 s later) comes late."""
-
-    passenger: Any
-    exit_gate: Any
-    entered: datetime
-    trip_id: int
-    account: str
-
-    def late_exit_online(self, client):
-        return tap_online(client, self.exit_gate, self.passenger, "exit", self.exited)
-
-    def late_exit_offline(self, client) -> dict:
-        return upload_one(client, self.exit_gate, self.passenger, "exit", self.exited)
-
-    @property
-    def exited(self) -> datetime:
-        return self.entered + timedelta(seconds=30)
-
-
-@pytest.fixture
-def ride(app, client, gates, passenger, bank_account) -> Ride:
-    entry_gate, exit_gate = gates
-    account = bank_account(passenger.card_id, 10_000)
-    entered = utcnow() - timedelta(seconds=40)
-    trip_id = no_exit_trip(app, client, entry_gate, passenger, entered)
-    return Ride(passenger, exit_gate, entered, trip_id, account)
-
-
-def pausing(fn: Callable) -> tuple[Callable, threading.Event, threading.Event]:
-    """``fn`` wrapped to stop on its way in until released: (wrapper, inside, release)."""
-    inside, release = threading.Event(), threading.Event()
-
-    def wrapper(*args):
-        inside.set()
-        release.wait(30)
-        return fn(*args)
-
-    return wrapper, inside, release
 
 
 def while_the_bank_waits(sim_bank, monkeypatch, call: Callable, taps: Callable) -> None:
@@ -138,21 +50,6 @@ def while_the_bank_waits(sim_bank, monkeypatch, call: Callable, taps: Callable) 
     finally:
         release.set()
         caller.join(30)
-
-
-def fare_lines(app, trip_id) -> list[int]:
-    """The journal amounts credited for the trip's fare (key trip:<id>)."""
-    from server.ledger.models import JournalEntry
-
-    with app.app_context():
-        amounts = db.session.execute(
-            select(JournalLine.amount_fen)
-            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-            .where(JournalEntry.idempotency_key == f"trip:{trip_id}", JournalLine.amount_fen > 0)
-        ).scalars()
-        found = list(amounts)
-        db.session.remove()
-    return found
 
 
 def tap_trip_ids(app) -> list[int | None]:

@@ -1,0 +1,335 @@
+"""Fare adjustments: a late tap completes a trip already charged its maximum fare.
+
+An exit uploaded after its entry's ``no_exit`` maximum fare was collected, asked of the bank or
+made a debt (or an entry after a ``no_entry`` maximum) joins that trip uncharged
+(``service._Trips._join_charged``): the trip's fare was fixed, because the bank may have debited
+it under ``trip:<id>``. Once the money side has an answer — the trip is ``paid``, or a ``debt``
+no repayment is asking the bank for — :func:`adjust_late_taps` prices the ride the two taps make
+as it would have been priced had the tap come in time (``service.complete_charged_trip``) and:
+
+- writes the completed ride on the trip (stops, times, the new breakdown and ``charged_fen``) and
+  keeps what was charged before on a :class:`FareAdjustment` (``original_*``); the refund is the
+  difference, never negative (a ride that costs the maximum anyway, e.g. past the exit timeout,
+  refunds nothing: status ``none``);
+- an unpaid debt shrinks by the refund (to nothing: it is settled) and no money moves; the debt
+  listing is lifted when what the holder still owes is within the limit (``debt_reduced``);
+- money already taken (collected, or the debt repaid) goes back to the bank account of the
+  holder's current card (``pending`` → ``refunded``), in three steps as a collection: stamp a key,
+  the time and the card and commit; ``credit`` with no transaction open; record one journal
+  entry operator → bank clearing under the same key. An unanswered credit is asked again under the
+  same key after ``SSC_TRANSIT_COLLECT_RETRY_S`` (the bank moves the money once); a refusal keeps
+  the bank's code in ``refund_error`` and the next run asks again under a new key (the holder
+  may have a new card by then).
+
+Settlement and the holder's statement read the trips, so gross fares, concessions and net follow
+the ride as it was; ``settle_day`` posts the concession difference when the day is settled again.
+
+Locks, in the order the other money paths take them: the trip's card, the holder's current card
+(a repayment starts there), the trip's debt, then the trip; a refund step locks the trip's card
+and then the adjustment row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from server.errors import DomainError
+from server.ledger.bank import BankTimeout
+from server.ledger.service import post_entry
+from server.registry.models import Card
+from server.registry.service import decrypt_bank_account
+from server.transit import payment
+from server.transit import service as trips_service
+from server.transit.models import Debt, FareAdjustment, LateJoin, Tap, Trip
+from server.transit.payment import DEBT, PAID
+
+log = logging.getLogger("server.transit.adjustment")
+
+NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED = "none", "debt_reduced", "pending", "refunded"
+REFUND_ENTRY_KIND = "transit_fare_refund"
+FARE_FIELDS = ("base_fen", "concession_fen", "transfer_fen", "volume_fen", "cap_fen", "charged_fen")
+# where and when the ride was: completing it always writes these
+PLACE_FIELDS = (
+    "status",
+    "incomplete",
+    "started_at",
+    "ended_at",
+    "service_date",
+    "from_stop_id",
+    "to_stop_id",
+    "entry_tap_id",
+    "exit_tap_id",
+)
+# how the ride was priced, written with its fare (the trip's payment columns never change here)
+PRICE_FIELDS = (
+    *FARE_FIELDS,
+    "rider_categories",
+    "leg_group_id",
+    "fare_product_id",
+    "rider_category_id",
+    "concession_policy_id",
+    "notes",
+    "transfer_count",
+    "priced_at",
+)
+
+
+@dataclass(frozen=True)
+class AdjustOutcome:
+    trip_id: int
+    status: str  # none | debt_reduced | pending | refunded | waiting | skipped
+    refund_fen: int = 0
+    code: str | None = None  # why waiting, or the bank's code of a refusal or timeout
+
+
+@dataclass
+class AdjustSummary:
+    outcomes: list[AdjustOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        counts = dict.fromkeys(
+            (NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED, "waiting", "skipped"), 0
+        )
+        for outcome in self.outcomes:
+            counts[outcome.status] += 1
+        counts["refunded_fen"] = sum(o.refund_fen for o in self.outcomes if o.status == REFUNDED)
+        return counts
+
+
+def adjust_late_taps(session: Session, now: datetime, limit: int = 500) -> AdjustSummary:
+    """The adjustment job: up to ``limit`` charged trips a late tap joined (oldest first), then
+    up to ``limit`` refunds due (new, refused before, or unanswered for
+    ``SSC_TRANSIT_COLLECT_RETRY_S``). One short transaction per step; safe on several workers."""
+    new = list(
+        session.execute(
+            select(LateJoin.trip_id)
+            .join(Trip, Trip.id == LateJoin.trip_id)
+            .where(Trip.payment_status.in_((PAID, DEBT)))  # not while the bank is being asked
+            .order_by(LateJoin.trip_id)
+            .limit(max(1, int(limit)))
+        ).scalars()
+    )
+    summary = AdjustSummary()
+    session.rollback()
+    for trip_id in new:
+        summary.outcomes.append(_guarded(session, adjust_trip, trip_id, now))
+    asked_before = now - payment.retry_after()
+    due = list(
+        session.execute(
+            select(FareAdjustment.trip_id)
+            .where(
+                FareAdjustment.status == REFUND_PENDING,
+                or_(
+                    FareAdjustment.refund_attempted_at.is_(None),
+                    FareAdjustment.refund_attempted_at <= asked_before,
+                ),
+            )
+            .order_by(FareAdjustment.id)
+            .limit(max(1, int(limit)))
+        ).scalars()
+    )
+    session.rollback()
+    done = {o.trip_id for o in summary.outcomes}  # adjusted now: its refund was asked already
+    for trip_id in due:
+        if trip_id not in done:
+            summary.outcomes.append(_guarded(session, refund, trip_id, now))
+    return summary
+
+
+def _guarded(session: Session, step, trip_id: int, now: datetime) -> AdjustOutcome:
+    try:
+        return step(session, trip_id, now)
+    except DomainError as exc:  # e.g. a frozen operator account: taken up again next run
+        session.rollback()
+        log.warning("fare adjustment not done", extra={"trip_id": trip_id, "code": exc.code})
+        return AdjustOutcome(trip_id, "waiting", code=exc.code)
+
+
+def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
+    """Complete one charged trip with its late tap, and give back the difference (commits)."""
+    card = session.execute(
+        select(Card)
+        .where(Card.id == select(Trip.card_id).where(Trip.id == trip_id).scalar_subquery())
+        .with_for_update()
+    ).scalar_one_or_none()
+    if card is None:
+        session.rollback()
+        raise DomainError("transit.trip_not_found", trip_id=trip_id)
+    payment.lock_current_card(session, card.person_id)
+    debt = session.execute(
+        select(Debt)
+        .where(Debt.trip_id == trip_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    trip = payment.lock_trip(session, trip_id)
+    exists = session.execute(
+        select(FareAdjustment.id).where(FareAdjustment.trip_id == trip_id)
+    ).first()
+    if trip is None or trip.payment_status not in (PAID, DEBT):
+        session.rollback()
+        return AdjustOutcome(trip_id, "skipped")
+    if trip.incomplete is None or exists:  # adjusted already
+        _done(session, trip_id)
+        session.commit()
+        return AdjustOutcome(trip_id, "skipped")
+    if trip.payment_status == DEBT and (debt is None or debt.repaid_at is not None):
+        session.rollback()  # not a state the payment paths leave: never refund on a guess
+        log.error("trip in debt without an open debt", extra={"trip_id": trip_id})
+        return AdjustOutcome(trip_id, "skipped")
+    if debt is not None and debt.repaid_at is None and debt.repay_key is not None:
+        session.rollback()  # the fare is what a repayment asked the bank for: wait for its answer
+        return AdjustOutcome(trip_id, "waiting", code="transit.repayment_in_progress")
+    late = session.execute(
+        select(Tap)
+        .where(Tap.trip_id == trip_id, Tap.result == "accepted")
+        .where(*trips_service.late_tap_of(Tap.__table__, Trip.__table__))
+        .where(Trip.id == trip_id)
+        .order_by(Tap.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if late is None:  # not a trip a tap joined late
+        _done(session, trip_id)
+        session.commit()
+        return AdjustOutcome(trip_id, "skipped")
+
+    before = {name: getattr(trip, name) for name in FARE_FIELDS}
+    ride = trips_service.complete_charged_trip(session, trip, late, now)
+    adjustment = FareAdjustment(
+        trip_id=trip.id,
+        tap_id=late.id,
+        card_id=trip.card_id,
+        original_incomplete=trip.incomplete,
+        **{f"original_{name}": value for name, value in before.items()},
+        refund_fen=0,
+        status=NONE,
+        created_at=now,
+    )
+    for name in PLACE_FIELDS:
+        setattr(trip, name, ride[name])
+    priced = ride["payment_status"] != trips_service.UNPRICED
+    if priced and ride["charged_fen"] <= before["charged_fen"]:
+        for name in PRICE_FIELDS:
+            setattr(trip, name, ride[name])
+        adjustment.refund_fen = before["charged_fen"] - ride["charged_fen"]
+    else:
+        # The fare data cannot price the ride, or prices it above what was charged (never asked
+        # of the holder after the fact): the trip keeps the fare it was charged.
+        trip.notes = ",".join(filter(None, [trip.notes, "fare_kept"]))[:200]
+    session.add(adjustment)
+    _done(session, trip_id)
+
+    if adjustment.refund_fen == 0:
+        session.commit()
+        return AdjustOutcome(trip_id, NONE)
+    if debt is not None and debt.repaid_at is None:
+        debt.amount_fen -= adjustment.refund_fen
+        if debt.amount_fen == 0:  # the ride was free after all: nothing is owed
+            debt.repaid_at = now
+            trip.payment_status = PAID
+        adjustment.status = DEBT_REDUCED
+        adjustment.refunded_at = now
+        session.flush()
+        payment.lift_debt_listing(
+            session,
+            None,
+            card.person_id,
+            payment.person_card_ids(session, card.person_id),
+            card.issuing_city,
+            now,
+        )
+        session.commit()
+        return AdjustOutcome(trip_id, DEBT_REDUCED, adjustment.refund_fen)
+    adjustment.status = REFUND_PENDING  # the money was taken: credit it back
+    session.commit()
+    return refund(session, trip_id, now)
+
+
+def _done(session: Session, trip_id: int) -> None:
+    session.execute(delete(LateJoin).where(LateJoin.trip_id == trip_id))
+
+
+def _lock_adjustment(session: Session, trip_id: int) -> FareAdjustment | None:
+    session.execute(
+        select(Card.id)
+        .where(Card.id == select(Trip.card_id).where(Trip.id == trip_id).scalar_subquery())
+        .with_for_update()
+    )
+    return session.execute(
+        select(FareAdjustment)
+        .where(FareAdjustment.trip_id == trip_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def refund(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
+    """Credit a pending refund to the holder's bank account: three steps (the module docstring).
+    Commits."""
+    # 1. Stamp the attempt: a key, the time, the card whose account gets the money.
+    adjustment = _lock_adjustment(session, trip_id)
+    if adjustment is None or adjustment.status != REFUND_PENDING:
+        session.rollback()
+        return AdjustOutcome(trip_id, "skipped")
+    if payment.asked_recently(adjustment.refund_attempted_at, now):
+        session.rollback()
+        return AdjustOutcome(trip_id, "waiting", code="transit.refund_in_progress")
+    if adjustment.refund_key is None:
+        person_id = session.execute(
+            select(Card.person_id).where(Card.id == adjustment.card_id)
+        ).scalar_one()
+        card_ids = payment.person_card_ids(session, person_id)
+        current = payment.lock_current_card(session, person_id) or session.get(
+            Card, adjustment.card_id
+        )
+        paying = payment.paying_card(session, current, card_ids)
+        adjustment.refund_key = f"refund:{trip_id}:{uuid.uuid4().hex[:12]}"
+        adjustment.refund_card_id = paying.id
+    adjustment.refund_attempted_at = now
+    key, amount = adjustment.refund_key, adjustment.refund_fen
+    account = decrypt_bank_account(session.get(Card, adjustment.refund_card_id))
+    session.commit()
+
+    # 2. Ask the bank, holding no lock.
+    try:
+        result = payment.ask_bank("credit", account, amount, key)
+    except BankTimeout:
+        log.info("fare refund timed out", extra={"trip_id": trip_id})
+        return AdjustOutcome(trip_id, REFUND_PENDING, amount, code="bank.timeout")
+
+    # 3. Record the answer, unless another worker (after our attempt expired) already did.
+    adjustment = _lock_adjustment(session, trip_id)
+    if adjustment is None or adjustment.status != REFUND_PENDING or adjustment.refund_key != key:
+        session.rollback()
+        return AdjustOutcome(trip_id, "skipped")
+    if not result.ok:
+        code = result.error or "bank.invalid_account"
+        adjustment.refund_key = adjustment.refund_attempted_at = adjustment.refund_card_id = None
+        adjustment.refund_error = code
+        session.commit()
+        log.warning("fare refund refused", extra={"trip_id": trip_id, "code": code})
+        return AdjustOutcome(trip_id, REFUND_PENDING, amount, code=code)
+    trip = session.get(Trip, trip_id)
+    clearing = payment.bank_clearing_account(session, now)
+    operator = payment.operator_account(session, trip.operator_id, now)
+    entry, _ = post_entry(
+        session,
+        idempotency_key=key,
+        lines=[(operator.id, -amount), (clearing.id, amount)],
+        kind=REFUND_ENTRY_KIND,
+        memo=f"refund trip {trip_id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
+        now=now,
+        actor_label="transit.adjust",
+    )
+    adjustment.status = REFUNDED
+    adjustment.refunded_at = now
+    adjustment.journal_entry_id = entry.id
+    adjustment.refund_error = None
+    session.commit()
+    return AdjustOutcome(trip_id, REFUNDED, amount)
