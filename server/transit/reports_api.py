@@ -1,4 +1,5 @@
-"""Staff reports for transit: the daily settlement with operators and between cities.
+"""Staff reports for transit: the daily settlement with operators and between cities, and the
+refunds of fare adjustments.
 
 Who sees what (permission ``transit.settlement.read``): a city administrator sees the operators
 riding in their city and the clearing pairs that involve it; an auditor sees the province; a
@@ -12,11 +13,12 @@ import datetime as dt
 from typing import Literal
 
 from flask import Blueprint, Response
+from pydantic import Field
 
 from server.apidoc import OutSchema, Schema, endpoint
 from server.extensions import db
 from server.security.auth import current_actor, require
-from server.transit import settlement
+from server.transit import adjustment, settlement
 
 reports_bp = Blueprint("transit_reports", __name__)
 
@@ -96,3 +98,55 @@ def settlement_day(query: SettlementQuery):
             },
         )
     return SettlementOut.model_validate(report.as_dict())
+
+
+class RefundsQuery(Schema):
+    status: Literal["pending", "refunded", "debt_reduced"] | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    before_id: int | None = Field(default=None, ge=1)
+
+
+class RefundOut(OutSchema):
+    id: int
+    trip_id: int
+    operator_id: str
+    city_code: str
+    service_date: dt.date
+    original_charged_fen: int
+    refund_fen: int
+    status: str
+    refund_error: str | None
+    refund_attempted_at: dt.datetime | None
+    created_at: dt.datetime
+    refunded_at: dt.datetime | None
+
+
+class RefundsOut(OutSchema):
+    refunds: list[RefundOut]
+    next_before_id: int | None
+
+
+@reports_bp.get("/transit/refunds")
+@require("transit.settlement.read")
+@endpoint(
+    summary="票价调整退款（补登进出站后按实际行程退差价） Fare adjustment refunds",
+    description="status=pending：尚未退回银行账户的退款，refund_error 为银行最近一次拒绝的代码，"
+    "系统每次运行 flask transit adjust 时重试。 status=pending lists refunds the bank has not"
+    " taken yet, with the bank's last refusal code; each run of flask transit adjust retries.",
+    query=RefundsQuery,
+    response=RefundsOut,
+    errors=("auth.out_of_scope",),
+)
+def refunds(query: RefundsQuery):
+    rows = adjustment.refunds_for(
+        db.session,
+        current_actor(),
+        status=query.status,
+        limit=query.limit,
+        before_id=query.before_id,
+    )
+    db.session.rollback()  # read only
+    return RefundsOut(
+        refunds=[RefundOut.model_validate(r) for r in rows],
+        next_before_id=rows[-1].id if len(rows) == query.limit else None,
+    )

@@ -437,3 +437,41 @@ def test_a_ride_priced_above_what_was_charged_keeps_its_fare(
     assert (trip.base_fen, trip.charged_fen) == (MAX_FARE, MAX_FARE)
     assert trip.fare_product_id != "other" and "fare_kept" in trip.notes
     assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
+
+
+def test_staff_see_refunds_the_bank_has_not_taken_in_their_city(
+    app, client, ride, passenger, sim_bank, make_staff
+):
+    assert collect(app, ride.trip_id).status == "paid"
+    ride.late_exit_offline(client)
+    sim_bank.set_account_state(ride.account, "closed")
+    adjust(app)
+
+    guangzhou = make_staff("city_admin", "440100")
+    response = client.get("/staff/v1/transit/refunds?status=pending", headers=guangzhou.headers)
+    assert response.status_code == 200, response.get_json()
+    [row] = response.get_json()["refunds"]
+    assert (row["trip_id"], row["refund_fen"], row["refund_error"]) == (
+        ride.trip_id,
+        MAX_FARE - FARE,
+        "bank.account_closed",
+    )
+    assert row["operator_id"] == "gzmetro"
+
+    foshan = make_staff("city_admin", "440600")
+    body = client.get("/staff/v1/transit/refunds", headers=foshan.headers).get_json()
+    assert body["refunds"] == []
+    finance = make_staff("department_officer", department="finance")
+    refused = client.get("/staff/v1/transit/refunds", headers=finance.headers)
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "auth.out_of_scope")
+    branch = make_staff("branch_staff")
+    forbidden = client.get("/staff/v1/transit/refunds", headers=branch.headers)
+    assert (forbidden.status_code, forbidden.get_json()["code"]) == (403, "auth.forbidden")
+    bad = client.get("/staff/v1/transit/refunds?status=lost", headers=guangzhou.headers)
+    assert (bad.status_code, bad.get_json()["code"]) == (422, "request.validation_failed")
+
+    sim_bank.set_account_state(ride.account, "open")
+    adjust(app)
+    done = client.get("/staff/v1/transit/refunds?status=refunded", headers=guangzhou.headers)
+    [row] = done.get_json()["refunds"]
+    assert (row["status"], row["refund_error"]) == ("refunded", None)
