@@ -61,3 +61,66 @@ def test_downgrade_to_base_removes_everything_and_upgrade_again_works(fresh_app)
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
         assert "card" in inspect(db.engine).get_table_names()
+
+
+def test_trips_a_late_tap_joined_before_fare_adjustments_existed_are_listed_for_them(fresh_app):
+    """Revision afb9d4280a0f lists the charged trips that late taps had already joined (a tap
+    pointing at an incomplete trip without being its entry or exit), so the adjustment job takes
+    them up; other trips are not listed."""
+    from datetime import UTC, datetime, timedelta
+
+    from server.registry.models import Card, Person
+    from server.registry.service import seed_synthetic_persons
+    from server.terminals.service import register_terminal
+    from server.transit.models import LateJoin, Tap, Trip
+
+    now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    with fresh_app.app_context():
+        upgrade(revision="6919e882564c")
+        seed_synthetic_persons(db.session, 1, now)
+        person = db.session.execute(select(Person)).scalar_one()
+        card = Card(
+            person_id=person.id, serial="M00000001", generation=3, issuing_city="440100",
+            bank_code="icbc", state="active", pin_failed_tries=0, created_at=now,
+            state_changed_at=now,
+        )  # fmt: skip
+        db.session.add(card)
+        terminal, _ = register_terminal(
+            db.session, None, code="GZM-MIG-01", kind="metro_gate", city_code="440100",
+            owner="migration test", now=now,
+        )  # fmt: skip
+        db.session.flush()
+
+        def trip(incomplete: str | None) -> Trip:
+            row = Trip(
+                card_id=card.id, network_id="gz-metro", operator_id="gzmetro", mode="metro",
+                city_code="440100", home_city="440100", rider_categories="",
+                from_stop_id="gzm-xilang", started_at=now, service_date=now.date(),
+                status="incomplete" if incomplete else "complete", incomplete=incomplete,
+                charged_fen=800, payment_status="paid", created_at=now, priced_at=now,
+            )  # fmt: skip
+            db.session.add(row)
+            db.session.flush()
+            return row
+
+        def tap(trip_row: Trip, kind: str) -> Tap:
+            row = Tap(
+                terminal_id=terminal.id, medium="qr", card_id=card.id, kind=kind,
+                network_id="gz-metro", stop_id="gzm-xilang", tapped_at=now,
+                received_at=now + timedelta(hours=5), result="accepted", trip_id=trip_row.id,
+            )  # fmt: skip
+            db.session.add(row)
+            db.session.flush()
+            return row
+
+        joined, complete = trip("no_exit"), trip(None)
+        joined.entry_tap_id = tap(joined, "entry").id
+        tap(joined, "exit")  # the late exit
+        complete.entry_tap_id = tap(complete, "entry").id
+        complete.exit_tap_id = tap(complete, "exit").id
+        joined_id = joined.id
+        db.session.commit()
+
+        upgrade()
+
+        assert db.session.execute(select(LateJoin.trip_id)).scalars().all() == [joined_id]
