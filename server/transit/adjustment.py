@@ -36,7 +36,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError
@@ -120,16 +120,12 @@ def adjust_late_taps(session: Session, now: datetime, limit: int = 500) -> Adjus
     session.rollback()
     for trip_id in new:
         summary.outcomes.append(_guarded(session, adjust_trip, trip_id, now))
-    asked_before = now - payment.retry_after()
     due = list(
         session.execute(
             select(FareAdjustment.trip_id)
             .where(
                 FareAdjustment.status == REFUND_PENDING,
-                or_(
-                    FareAdjustment.refund_attempted_at.is_(None),
-                    FareAdjustment.refund_attempted_at <= asked_before,
-                ),
+                payment.due_again(FareAdjustment.refund_attempted_at, now),
             )
             .order_by(FareAdjustment.id)
             .limit(max(1, int(limit)))

@@ -237,9 +237,15 @@ def retry_after() -> timedelta:
 
 
 def asked_recently(attempted: datetime | None, now: datetime) -> bool:
-    """The bank was asked (a fare, a repayment) too recently to ask again: the call may still be
-    on its way. :func:`collect_pending` selects with the same bound in SQL."""
+    """The bank was asked (a fare, a repayment, a refund) too recently to ask again: the call may
+    still be on its way. The jobs select with the same bound in SQL (:func:`due_again`)."""
     return attempted is not None and now - attempted < retry_after()
+
+
+def due_again(attempted: Any, now: datetime) -> Any:
+    """SQL: the bank was never asked (``attempted`` null) or long enough ago to ask again — the
+    jobs' side of :func:`asked_recently`."""
+    return or_(attempted.is_(None), attempted <= now - retry_after())
 
 
 def _lock_card(session: Session, card_id: int) -> None:
@@ -358,17 +364,10 @@ def collect_pending(session: Session, now: datetime, limit: int = 500) -> Collec
     Safe to run on several workers at once: a worker stamps a trip's attempt under its card and
     trip locks before calling the bank, so another worker leaves it alone until the attempt is
     SSC_TRANSIT_COLLECT_RETRY_S old, and one already collected is skipped."""
-    asked_before = now - retry_after()
     ids = list(
         session.execute(
             select(Trip.id)
-            .where(
-                Trip.payment_status == PENDING,
-                or_(
-                    Trip.collection_attempted_at.is_(None),
-                    Trip.collection_attempted_at <= asked_before,
-                ),
-            )
+            .where(Trip.payment_status == PENDING, due_again(Trip.collection_attempted_at, now))
             .order_by(Trip.id)
             .limit(max(1, int(limit)))
         ).scalars()

@@ -463,3 +463,16 @@ def fare_lines(app, trip_id) -> list[int]:
         found = list(amounts)
         db.session.remove()
     return found
+
+
+def collected_no_entry_trip(app, client, exit_gate, passenger) -> tuple[int, Any]:
+    """An exit moments ago with no entry on record: a no_entry trip at the maximum fare, collected
+    from the holder's account. Returns (trip id, when they exited)."""
+    from server.clock import utcnow
+
+    exited = utcnow() - timedelta(seconds=10)
+    response = tap_online(client, exit_gate, passenger, "exit", exited)
+    assert response.status_code == 200, response.get_json()
+    trip_id = response.get_json()["trip"]["id"]
+    assert collect(app, trip_id).status == "paid"
+    return trip_id, exited

@@ -18,6 +18,7 @@ from server.transit.models import Debt, Tap
 from tests.transit.conftest import (
     MAX_FARE,
     collect,
+    collected_no_entry_trip,
     count_rows,
     fare_lines,
     pausing,
@@ -113,11 +114,7 @@ def test_a_late_entry_after_the_maximum_fare_was_collected_joins_that_trip_uncha
 ):
     entry_gate, exit_gate = gates
     number = bank_account(passenger.card_id, 10_000)
-    exited = utcnow() - timedelta(seconds=10)
-    response = tap_online(client, exit_gate, passenger, "exit", exited)
-    assert response.status_code == 200, response.get_json()
-    trip_id = response.get_json()["trip"]["id"]
-    assert collect(app, trip_id).status == "paid"
+    trip_id, exited = collected_no_entry_trip(app, client, exit_gate, passenger)
 
     result = upload_one(client, entry_gate, passenger, "entry", exited - timedelta(seconds=30))
 

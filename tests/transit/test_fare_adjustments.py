@@ -18,10 +18,10 @@ from tests.transit.conftest import (
     MAX_FARE,
     Ride,
     collect,
+    collected_no_entry_trip,
     count_rows,
     listing,
     no_exit_trip,
-    tap_online,
     trips_of,
     upload_one,
 )
@@ -131,10 +131,7 @@ def test_a_late_entry_after_a_no_entry_maximum_is_refunded_the_difference(
 ):
     entry_gate, exit_gate = gates
     number = bank_account(passenger.card_id, 10_000)
-    exited = utcnow() - timedelta(seconds=10)
-    response = tap_online(client, exit_gate, passenger, "exit", exited)
-    trip_id = response.get_json()["trip"]["id"]
-    assert collect(app, trip_id).status == "paid"
+    trip_id, exited = collected_no_entry_trip(app, client, exit_gate, passenger)
     upload_one(client, entry_gate, passenger, "entry", exited - timedelta(seconds=30))
 
     assert adjust(app)["refunded"] == 1
