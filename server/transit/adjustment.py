@@ -44,6 +44,7 @@ from server.ledger.bank import BankTimeout
 from server.ledger.service import post_entry
 from server.registry.models import Card
 from server.registry.service import decrypt_bank_account
+from server.security import audit
 from server.security.rules import Actor, Role
 from server.transit import payment
 from server.transit import service as trips_service
@@ -233,6 +234,7 @@ def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
         adjustment.status = DEBT_REDUCED
         adjustment.refunded_at = now
         session.flush()
+        _audit(session, trip, adjustment, now)
         payment.lift_debt_listing(
             session,
             None,
@@ -244,8 +246,28 @@ def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
         session.commit()
         return AdjustOutcome(trip_id, DEBT_REDUCED, adjustment.refund_fen)
     adjustment.status = REFUND_PENDING  # the money was taken: credit it back
+    _audit(session, trip, adjustment, now)
     session.commit()
     return refund(session, trip_id, now)
+
+
+def _audit(session: Session, trip: Trip, adjustment: FareAdjustment, now: datetime) -> None:
+    """What the holder owes or gets back changed without a tap of theirs being charged: a debt
+    written down leaves no journal entry, so the audit log keeps every adjustment with money."""
+    audit.record(
+        session,
+        None,
+        "transit.fare_adjusted",
+        object_type="trip",
+        object_id=trip.id,
+        city_code=trip.city_code,
+        now=now,
+        tap_id=adjustment.tap_id,
+        original_fen=adjustment.original_charged_fen,
+        fare_fen=trip.charged_fen,
+        refund_fen=adjustment.refund_fen,
+        outcome=adjustment.status,
+    )
 
 
 def _done(session: Session, trip_id: int) -> None:

@@ -104,6 +104,7 @@ POLICY: dict[str, frozenset[str] | str] = {
     "terminals.retire_terminal": TERMINAL_ADMINS,
     "terminals.rotate_secret": TERMINAL_ADMINS,
     "transit_reports.settlement_day": frozenset({"city_admin", "auditor", "department_officer"}),
+    "transit_reports.refunds": frozenset({"city_admin", "auditor", "department_officer"}),
     "terminal.trust_list": TERMINAL,
     "terminal.revocation_list": TERMINAL,
     "terminal.verify": TERMINAL,

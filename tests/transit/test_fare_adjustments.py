@@ -12,6 +12,7 @@ from sqlalchemy import select
 from server.clock import local_date, utcnow
 from server.extensions import db
 from server.ledger.models import Account, JournalEntry
+from server.security.models import AuditEvent
 from server.transit import adjustment, settlement
 from server.transit.models import Debt, FareAdjustment, LateJoin, Tap, Trip
 from tests.transit.conftest import (
@@ -67,6 +68,20 @@ def refund_entries(app, trip_id: int) -> list[JournalEntry]:
     return rows
 
 
+def adjusted_events(app) -> list[dict]:
+    """The audit log's fare adjustments: (trip id, detail)."""
+    import json
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(AuditEvent.object_id, AuditEvent.detail).where(
+                AuditEvent.action == "transit.fare_adjusted"
+            )
+        ).all()
+        db.session.remove()
+    return [{"trip_id": int(trip_id), **json.loads(detail)} for trip_id, detail in rows]
+
+
 def seen_trips(client, passenger) -> list[dict]:
     response = client.get("/mobile/v1/trips", headers=passenger.holder.headers)
     assert response.status_code == 200
@@ -107,6 +122,13 @@ def test_a_late_exit_after_the_maximum_fare_was_collected_is_refunded_the_differ
     assert sim_bank.balance(ride.account) == 10_000 - FARE
     [entry] = refund_entries(app, ride.trip_id)
     assert entry.id == found.journal_entry_id
+    [event] = adjusted_events(app)
+    assert (event["trip_id"], event["original_fen"], event["fare_fen"], event["outcome"]) == (
+        ride.trip_id,
+        MAX_FARE,
+        FARE,
+        "pending",  # recorded when the refund was decided, before the bank was asked
+    )
     assert count_rows(app, LateJoin) == 0
 
     # The holder sees the ride as it was and the money that came back.
@@ -167,6 +189,8 @@ def test_a_late_exit_on_a_fare_in_debt_reduces_the_debt_and_moves_no_money(
         assert (debt.amount_fen, debt.repaid_at) == (FARE, None)
         db.session.remove()
     assert adjustment_of(app, ride.trip_id).status == "debt_reduced"
+    [event] = adjusted_events(app)
+    assert (event["refund_fen"], event["outcome"]) == (MAX_FARE - FARE, "debt_reduced")
     assert listing(app, passenger.card_id) is None
     assert sim_bank.movements == 0
 
@@ -376,6 +400,7 @@ def test_a_late_exit_past_the_exit_timeout_costs_the_maximum_and_refunds_nothing
     )
     found = adjustment_of(app, trip_id)
     assert (found.status, found.refund_fen) == ("none", 0)
+    assert adjusted_events(app) == []  # nothing owed changed
     assert sim_bank.movements == 0
     assert count_rows(app, LateJoin) == 0
 
