@@ -497,3 +497,25 @@ def test_staff_see_refunds_the_bank_has_not_taken_in_their_city(
     done = client.get("/staff/v1/transit/refunds?status=refunded", headers=guangzhou.headers)
     [row] = done.get_json()["refunds"]
     assert (row["status"], row["refund_error"]) == ("refunded", None)
+
+
+def test_flask_transit_adjust_refunds_and_prints_a_summary(app, client, runner, ride, sim_bank):
+    import json
+
+    assert collect(app, ride.trip_id).status == "paid"
+    ride.late_exit_offline(client)
+
+    first = runner.invoke(args=["transit", "adjust"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output) == {
+        "none": 0,
+        "debt_reduced": 0,
+        "pending": 0,
+        "refunded": 1,
+        "waiting": 0,
+        "skipped": 0,
+        "refunded_fen": MAX_FARE - FARE,
+    }
+    again = runner.invoke(args=["transit", "adjust", "--limit", "10"])
+    assert json.loads(again.output)["refunded"] == 0
+    assert sim_bank.balance(ride.account) == 10_000 - FARE
