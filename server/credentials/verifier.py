@@ -30,9 +30,11 @@ from nacl.exceptions import BadSignatureError
 
 from .codec import (
     _PRES_FIELDS,
+    CERTIFICATE_DOMAIN,
     CERTIFICATE_LEN,
     PRESENTATION_DOMAIN,
     PSEUDONYM_LEN,
+    SIGNATURE_LEN,
     Category,
     Certificate,
     CredentialError,
@@ -435,7 +437,9 @@ class Verifier:
             raise Refused("wrong_scene")
 
         if device_key is None:
-            signed = cert.signature_input()
+            # cert.signature_input() without packing the fields again: the certificate was parsed
+            # from exactly these bytes, and its body is everything before the issuer signature.
+            signed = CERTIFICATE_DOMAIN + cert_bytes[: CERTIFICATE_LEN - SIGNATURE_LEN]
             if not _verify_ed25519(issuer.public_key, cert.issuer_signature, signed):
                 raise Refused("bad_issuer_signature")
             device_key = cert.device_public_key
