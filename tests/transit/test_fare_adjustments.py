@@ -519,3 +519,18 @@ def test_flask_transit_adjust_refunds_and_prints_a_summary(app, client, runner, 
     again = runner.invoke(args=["transit", "adjust", "--limit", "10"])
     assert json.loads(again.output)["refunded"] == 0
     assert sim_bank.balance(ride.account) == 10_000 - FARE
+
+
+def test_after_the_adjustment_a_further_exit_is_another_ride(app, client, ride, passenger):
+    assert collect(app, ride.trip_id).status == "paid"
+    ride.late_exit_offline(client)
+    assert adjust(app)["refunded"] == 1
+
+    later = ride.entered + timedelta(seconds=35)
+    again = upload_one(client, ride.exit_gate, passenger, "exit", later, seq=2)
+
+    assert again["result"] == "accepted" and again["trip_id"] != ride.trip_id
+    trips = {t.id: t for t in trips_of(app, passenger.card_id)}
+    assert (trips[ride.trip_id].status, trips[ride.trip_id].charged_fen) == ("complete", FARE)
+    assert trips[again["trip_id"]].incomplete == "no_entry"
+    assert count_rows(app, LateJoin) == 0
