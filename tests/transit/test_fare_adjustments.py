@@ -534,3 +534,29 @@ def test_after_the_adjustment_a_further_exit_is_another_ride(app, client, ride, 
     assert (trips[ride.trip_id].status, trips[ride.trip_id].charged_fen) == ("complete", FARE)
     assert trips[again["trip_id"]].incomplete == "no_entry"
     assert count_rows(app, LateJoin) == 0
+
+
+def test_the_refund_goes_to_the_account_of_the_holders_current_card(
+    app, client, ride, passenger, sim_bank, branch
+):
+    """The holder lost the card after the ride: the replacement has a new bank account and the
+    old one is closed. The refund is credited to the new account."""
+    from server.registry.demo import demo_bank_account
+
+    assert collect(app, ride.trip_id).status == "paid"
+    ride.late_exit_offline(client)
+    new_account = demo_bank_account(7777)
+    body = {"reason": "挂失补卡 lost", "serial": "R30007777", "bank_account_number": new_account}
+    response = client.post(
+        f"/staff/v1/cards/{passenger.card_id}/replace", json=body, headers=branch.headers
+    )
+    assert response.status_code == 201, response.get_json()
+    new_card = response.get_json()["id"]
+    sim_bank.set_account_state(ride.account, "closed")
+    sim_bank.open_account(new_account, 0)
+
+    assert adjust(app)["refunded"] == 1
+
+    assert sim_bank.balance(new_account) == MAX_FARE - FARE
+    assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
+    assert adjustment_of(app, ride.trip_id).refund_card_id == new_card
