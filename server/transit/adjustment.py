@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session
 
 from server.errors import DomainError
 from server.ledger.bank import BankTimeout
-from server.ledger.service import post_entry
 from server.registry.models import Card
 from server.registry.service import decrypt_bank_account
 from server.security import audit
@@ -54,7 +53,6 @@ from server.transit.payment import DEBT, PAID
 log = logging.getLogger("server.transit.adjustment")
 
 NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED = "none", "debt_reduced", "pending", "refunded"
-REFUND_ENTRY_KIND = "transit_fare_refund"
 FARE_FIELDS = ("base_fen", "concession_fen", "transfer_fen", "volume_fen", "cap_fen", "charged_fen")
 # where and when the ride was: completing it always writes these
 PLACE_FIELDS = (
@@ -334,17 +332,8 @@ def refund(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
         session.commit()
         log.warning("fare refund refused", extra={"trip_id": trip_id, "code": code})
         return AdjustOutcome(trip_id, REFUND_PENDING, amount, code=code)
-    trip = session.get(Trip, trip_id)
-    clearing = payment.bank_clearing_account(session, now)
-    operator = payment.operator_account(session, trip.operator_id, now)
-    entry, _ = post_entry(
-        session,
-        idempotency_key=key,
-        lines=[(operator.id, -amount), (clearing.id, amount)],
-        kind=REFUND_ENTRY_KIND,
-        memo=f"refund trip {trip_id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
-        now=now,
-        actor_label="transit.adjust",
+    entry = payment.post_trip_money(
+        session, session.get(Trip, trip_id), amount, key, now, refund=True
     )
     adjustment.status = REFUNDED
     adjustment.refunded_at = now

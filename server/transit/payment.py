@@ -91,6 +91,7 @@ PENDING, PAID, DEBT = "pending", "paid", "debt"
 DEBT_REASON = "debt"  # the reason on the revocation list
 FARE_ENTRY_KIND = "transit_fare"
 REPAY_ENTRY_KIND = "transit_debt_repaid"
+REFUND_ENTRY_KIND = "transit_fare_refund"
 
 
 def bank() -> BankGateway:
@@ -325,17 +326,7 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
             trip_id, "skipped", journal_entry_id=trip.journal_entry_id if trip else None
         )
     if result.ok:
-        clearing = bank_clearing_account(session, now)
-        operator = operator_account(session, trip.operator_id, now)
-        entry, _ = post_entry(
-            session,
-            idempotency_key=key,
-            lines=[(clearing.id, -amount), (operator.id, amount)],
-            kind=FARE_ENTRY_KIND,
-            memo=f"trip {trip.id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
-            now=now,
-            actor_label="transit.collect",
-        )
+        entry = post_trip_money(session, trip, amount, key, now)
         trip.payment_status = PAID
         trip.journal_entry_id = entry.id
         session.commit()
@@ -356,6 +347,27 @@ def collect_trip(session: Session, trip_id: int, now: datetime) -> CollectOutcom
     enforce_debt_limit(session, session.get(Card, trip.card_id), now)
     session.commit()
     return CollectOutcome(trip_id, DEBT, code=code)
+
+
+def post_trip_money(
+    session: Session, trip: Trip, amount: int, key: str, now: datetime, *, refund: bool = False
+) -> JournalEntry:
+    """The journal entry for money the bank moved for a trip, under the bank's key: a fare, bank
+    clearing → the operator; a refund (``adjustment``), the operator → bank clearing."""
+    clearing = bank_clearing_account(session, now)
+    operator = operator_account(session, trip.operator_id, now)
+    moved = -amount if refund else amount
+    what = "refund trip" if refund else "trip"
+    entry, _ = post_entry(
+        session,
+        idempotency_key=key,
+        lines=[(clearing.id, -moved), (operator.id, moved)],
+        kind=REFUND_ENTRY_KIND if refund else FARE_ENTRY_KIND,
+        memo=f"{what} {trip.id} {trip.network_id} {trip.service_date.isoformat()}"[:200],
+        now=now,
+        actor_label="transit.adjust" if refund else "transit.collect",
+    )
+    return entry
 
 
 def collect_pending(session: Session, now: datetime, limit: int = 500) -> CollectSummary:
