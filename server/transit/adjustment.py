@@ -24,9 +24,12 @@ as it would have been priced had the tap come in time (``service.complete_charge
 Settlement and the holder's statement read the trips, so gross fares, concessions and net follow
 the ride as it was; ``settle_day`` posts the concession difference when the day is settled again.
 
+Every adjustment that changes what the holder owes or gets back is in the audit log
+(``transit.fare_adjusted``): a debt written down leaves no journal entry.
+
 Locks, in the order the other money paths take them: the trip's card, the holder's current card
-(a repayment starts there), the trip's debt, then the trip; a refund step locks the trip's card
-and then the adjustment row.
+(a repayment starts there), the trip's debt, then the trip; a refund step locks the trip's card,
+the adjustment row and, choosing the account to credit, the holder's current card.
 """
 
 from __future__ import annotations
