@@ -80,7 +80,7 @@ def prepare(app, now: datetime):
     from server.extensions import db
     from server.registry.demo import demo_bank_account
     from server.registry.models import Card, Person
-    from server.registry.service import _bank_fields, seed_synthetic_persons
+    from server.registry.service import bank_account_fields, seed_synthetic_persons
     from server.terminals.service import register_terminal
     from server.transit import fares
     from server.transit.models import TerminalPlacement
@@ -98,7 +98,7 @@ def prepare(app, now: datetime):
         persons = db.session.query(Person).order_by(Person.id).all()
         certificates = []
         for i, person in enumerate(persons):
-            account_enc, account_bidx = _bank_fields("icbc", demo_bank_account(700_000 + i))
+            account_enc, account_bidx = bank_account_fields("icbc", demo_bank_account(700_000 + i))
             card = Card(
                 person_id=person.id, serial=f"B{i:08d}", generation=3,
                 issuing_city=person.city_code, bank_code="icbc", state="active",

@@ -372,7 +372,9 @@ def _flush_card(session: Session) -> None:
         raise
 
 
-def _bank_fields(bank_code: str, account: str | None) -> tuple[bytes | None, bytes | None]:
+def bank_account_fields(bank_code: str, account: str | None) -> tuple[bytes | None, bytes | None]:
+    """A card's bank account as stored: (encrypted number, blind index), or (None, None) without
+    one. Checks the bank code and the number (``bank.invalid_account``)."""
     if bank_code not in BANKS:
         raise DomainError(
             "request.validation_failed", errors=[{"field": "body.bank_code", "code": "invalid"}]
@@ -405,7 +407,7 @@ def apply_card(
         raise DomainError("person.not_found")
     if person.died_on is not None:
         raise DomainError("person.deceased")
-    _bank_fields(bank_code, None)
+    bank_account_fields(bank_code, None)
     _ensure_one_card(session, person.id)
     card = Card(
         person_id=person.id,
@@ -461,7 +463,7 @@ def produce_card(
             "request.validation_failed", errors=[{"field": "body.serial", "code": "pattern"}]
         )
     card = _load_card(session, actor, card_id)
-    card.bank_account_enc, card.bank_account_bidx = _bank_fields(
+    card.bank_account_enc, card.bank_account_bidx = bank_account_fields(
         card.bank_code, bank_account_number
     )
     _transition(session, actor, card, CardAction.PRODUCE, now, None)
@@ -507,9 +509,9 @@ def issue_card_on_site(
         raise DomainError("card.invalid_transition", action="issue_on_site", state=card.state)
     if session.execute(select(Card.id).where(Card.serial == serial)).first():
         raise DomainError("card.serial_taken")
-    _bank_fields(card.bank_code, None)
+    bank_account_fields(card.bank_code, None)
     account = new_bank_account_number(card.bank_code, secrets.randbelow(10**12))
-    card.bank_account_enc, card.bank_account_bidx = _bank_fields(card.bank_code, account)
+    card.bank_account_enc, card.bank_account_bidx = bank_account_fields(card.bank_code, account)
     _transition(session, actor, card, CardAction.PRODUCE, now, "on-site issuance")
     card.serial = serial
     _flush_card(session)  # a serial taken concurrently: card.serial_taken, nothing written
@@ -810,7 +812,7 @@ def replace_card(
             raise DomainError(
                 "request.validation_failed", errors=[{"field": "body.serial", "code": "pattern"}]
             )
-        new.bank_account_enc, new.bank_account_bidx = _bank_fields(
+        new.bank_account_enc, new.bank_account_bidx = bank_account_fields(
             new.bank_code, bank_account_number
         )
         _transition(session, actor, new, CardAction.PRODUCE, now, "instant issuance")
