@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -47,7 +47,6 @@ from server.ledger.bank import BankTimeout
 from server.registry.models import Card
 from server.registry.service import decrypt_bank_account
 from server.security import audit
-from server.security.rules import Actor, Role
 from server.transit import payment
 from server.transit import service as trips_service
 from server.transit.models import Debt, FareAdjustment, LateJoin, Tap, Trip
@@ -152,11 +151,7 @@ def _guarded(session: Session, step, trip_id: int, now: datetime) -> AdjustOutco
 
 def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
     """Complete one charged trip with its late tap, and give back the difference (commits)."""
-    card = session.execute(
-        select(Card)
-        .where(Card.id == select(Trip.card_id).where(Trip.id == trip_id).scalar_subquery())
-        .with_for_update()
-    ).scalar_one_or_none()
+    card = payment.lock_trip_card(session, trip_id)
     if card is None:
         session.rollback()
         raise DomainError("transit.trip_not_found", trip_id=trip_id)
@@ -276,11 +271,7 @@ def _done(session: Session, trip_id: int) -> None:
 
 
 def _lock_adjustment(session: Session, trip_id: int) -> FareAdjustment | None:
-    session.execute(
-        select(Card.id)
-        .where(Card.id == select(Trip.card_id).where(Trip.id == trip_id).scalar_subquery())
-        .with_for_update()
-    )
+    payment.lock_trip_card(session, trip_id)
     return session.execute(
         select(FareAdjustment)
         .where(FareAdjustment.trip_id == trip_id)
@@ -344,59 +335,3 @@ def refund(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
     adjustment.refund_error = None
     session.commit()
     return AdjustOutcome(trip_id, REFUNDED, amount)
-
-
-@dataclass(frozen=True)
-class RefundRow:
-    id: int
-    trip_id: int
-    operator_id: str
-    city_code: str
-    service_date: date
-    original_charged_fen: int
-    refund_fen: int
-    status: str
-    refund_error: str | None
-    refund_attempted_at: datetime | None
-    created_at: datetime
-    refunded_at: datetime | None
-
-
-def refunds_for(
-    session: Session, actor: Actor, *, status: str | None, limit: int, before_id: int | None
-) -> list[RefundRow]:
-    """Fare adjustments with money to give back or given back (staff, newest first): refunds
-    the bank has not taken yet show the bank's last code, for the service desk. Scoped as the
-    settlement is (``settlement.report_for``): a city's staff see rides in their city."""
-    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != "transport":
-        raise DomainError("auth.out_of_scope")
-    stmt = (
-        select(FareAdjustment, Trip.operator_id, Trip.city_code, Trip.service_date)
-        .join(Trip, Trip.id == FareAdjustment.trip_id)
-        .where(FareAdjustment.status.in_((REFUND_PENDING, REFUNDED, DEBT_REDUCED)))
-        .order_by(FareAdjustment.id.desc())
-        .limit(limit)
-    )
-    if status is not None:
-        stmt = stmt.where(FareAdjustment.status == status)
-    if actor.city_code is not None:
-        stmt = stmt.where(Trip.city_code == actor.city_code)
-    if before_id is not None:
-        stmt = stmt.where(FareAdjustment.id < before_id)
-    return [
-        RefundRow(
-            id=a.id,
-            trip_id=a.trip_id,
-            operator_id=operator_id,
-            city_code=city_code,
-            service_date=service_date,
-            original_charged_fen=a.original_charged_fen,
-            refund_fen=a.refund_fen,
-            status=a.status,
-            refund_error=a.refund_error,
-            refund_attempted_at=a.refund_attempted_at,
-            created_at=a.created_at,
-            refunded_at=a.refunded_at,
-        )
-        for a, operator_id, city_code, service_date in session.execute(stmt)
-    ]

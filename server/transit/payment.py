@@ -249,6 +249,16 @@ def due_again(attempted: Any, now: datetime) -> Any:
     return or_(attempted.is_(None), attempted <= now - retry_after())
 
 
+def lock_trip_card(session: Session, trip_id: int) -> Card | None:
+    """The card a trip was ridden on, locked (None: no such trip). The card comes before the trip
+    in every money path's lock order (see the module docstring)."""
+    return session.execute(
+        select(Card)
+        .where(Card.id == select(Trip.card_id).where(Trip.id == trip_id).scalar_subquery())
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
 def _lock_card(session: Session, card_id: int) -> None:
     session.execute(select(Card.id).where(Card.id == card_id).with_for_update())
 

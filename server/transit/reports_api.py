@@ -18,7 +18,7 @@ from pydantic import Field
 from server.apidoc import OutSchema, Schema, endpoint
 from server.extensions import db
 from server.security.auth import current_actor, require
-from server.transit import adjustment, settlement
+from server.transit import settlement
 
 reports_bp = Blueprint("transit_reports", __name__)
 
@@ -138,7 +138,7 @@ class RefundsOut(OutSchema):
     errors=("auth.out_of_scope",),
 )
 def refunds(query: RefundsQuery):
-    rows = adjustment.refunds_for(
+    rows = settlement.refunds_for(
         db.session,
         current_actor(),
         status=query.status,
@@ -148,5 +148,5 @@ def refunds(query: RefundsQuery):
     db.session.rollback()  # read only
     return RefundsOut(
         refunds=[RefundOut.model_validate(r) for r in rows],
-        next_before_id=rows[-1].id if len(rows) == query.limit else None,
+        next_before_id=rows[-1]["id"] if len(rows) == query.limit else None,
     )

@@ -2113,21 +2113,8 @@ def _record_tap_body(
 def price_trip(session: Session, trip: Trip, now: datetime) -> Trip:
     """Price a closed trip (ORM row) from the registry and the card's earlier rides; stores the
     breakdown on it with ``payment_status="pending"`` (``unpriced`` if the fare data cannot)."""
-    holders = _lock_holders(session, [trip.card_id])
-    table = fare_table(session)
-    day = local_date(trip.started_at)
-    since = min(_month_start(day), day - timedelta(days=1))
-    trips = _Trips(table, holders, now, reentry=reentry_window())
-    trips.load(session, since, trip.started_at)
     row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
-    ledger = trips.ledgers[trip.card_id]
-    if trip.id is not None and trip.priced_at is not None and trip.status != OPEN:
-        ledger.remove(trip.id)  # loaded as a transfer origin, or re-priceable
-        if trip.incomplete is None or not _repriceable(row):
-            # counted in the loaded totals: take its old fare out before pricing it again
-            old = trip.charged_fen or 0
-            ledger.add_totals(trip.service_date, trip.city_code, trip.mode, -old, -(old > 0))
-    _price_row(row, holders[trip.card_id], ledger, table, now)
+    _price_in_context(session, trip, row, now)
     for name in TRIP_COLUMNS:
         if name != "id":
             setattr(trip, name, row[name])
@@ -2142,8 +2129,6 @@ def complete_charged_trip(
     rider's categories on the day, the card's other rides for caps, the volume discount and
     transfers. Returns the completed trip row; writes nothing (the fare adjustment does). A row
     the fare data cannot price comes back ``unpriced``."""
-    holders = _lock_holders(session, [trip.card_id])
-    table = fare_table(session)
     row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
     if trip.incomplete == "no_exit":
         row.update(ended_at=late.tapped_at, to_stop_id=late.stop_id, exit_tap_id=late.id)
@@ -2155,15 +2140,28 @@ def complete_charged_trip(
             entry_tap_id=late.id,
         )
     row.update(status=COMPLETE, incomplete=None)
-    day = row["service_date"]
+    _price_in_context(session, trip, row, now)
+    return row
+
+
+def _price_in_context(session: Session, trip: Trip, row: dict[str, Any], now: datetime) -> None:
+    """Price ``row`` (the stored ``trip`` as it is, or completed) in place, among the card's other
+    rides from the month of its start on (locked): the trip's own stored fare is taken out of what
+    was loaded first, so it is not counted against itself."""
+    holders = _lock_holders(session, [trip.card_id])
+    table = fare_table(session)
+    day = local_date(row["started_at"])
     trips = _Trips(table, holders, now, reentry=reentry_window())
     trips.load(session, min(_month_start(day), day - timedelta(days=1)), row["started_at"])
     ledger = trips.ledgers[trip.card_id]
-    ledger.remove(trip.id)  # loaded as a transfer origin
-    old = trip.charged_fen or 0  # counted in the loaded totals, on the day it was charged for
-    ledger.add_totals(trip.service_date, trip.city_code, trip.mode, -old, -(old > 0))
+    if trip.id is not None and trip.priced_at is not None and trip.status != OPEN:
+        ledger.remove(trip.id)  # loaded as a transfer origin, or re-priceable
+        stored = {c: getattr(trip, c) for c in ("payment_status", "collection_attempted_at")}
+        if trip.incomplete is None or not _repriceable(stored):
+            # counted in the loaded totals, on the day it was charged for: take its fare out
+            old = trip.charged_fen or 0
+            ledger.add_totals(trip.service_date, trip.city_code, trip.mode, -old, -(old > 0))
     _price_row(row, holders[trip.card_id], ledger, table, now)
-    return row
 
 
 def close_open_trips(session: Session, now: datetime, *, limit: int = 5000) -> int:

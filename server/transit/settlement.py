@@ -5,7 +5,8 @@ fares), the concession amount (what the city owes the operator for free and disc
 transfer / volume / cap discounts, net charged to riders, collected from them, still outstanding
 (pending or in debt), what the ledger has already reimbursed for concessions, and the refunds of
 fare adjustments (a late tap completed a trip charged its maximum fare: the trip's figures are
-the ride's, ``collected`` includes refunds not yet made, ``refund_due``, until they are).
+the ride's, ``collected`` includes refunds not yet made, ``refund_due``, until they are); and
+for staff, the list of those refunds (:func:`refunds_for`), scoped as the settlement is.
 
 :func:`settle_day` posts the concession reimbursement once per operator and day: one entry from
 each ride city's concession funding account (kind ``department_funding``, department
@@ -38,7 +39,7 @@ from server.ledger.models import Account, JournalEntry, JournalLine
 from server.ledger.rules import AccountKind
 from server.ledger.service import post_entry
 from server.security.rules import Actor, Role
-from server.transit.adjustment import REFUND_PENDING, REFUNDED
+from server.transit.adjustment import DEBT_REDUCED, REFUND_PENDING, REFUNDED
 from server.transit.models import FareAdjustment, Trip
 from server.transit.payment import DEBT, PAID, PENDING, find_or_open_account, operator_account
 
@@ -165,13 +166,56 @@ def _refunds(session: Session, service_date: date) -> dict[tuple[str, str], tupl
     return {(op, city): (int(d or 0), int(m or 0)) for op, city, d, m in rows}
 
 
+def _reader_city(actor: Actor) -> str | None:
+    """The ride city a staff reader of transit reports is limited to (None: the province);
+    department officers only of transport."""
+    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != TRANSPORT:
+        raise DomainError("auth.out_of_scope")
+    return actor.city_code
+
+
 def report_for(session: Session, actor: Actor, day: date) -> SettlementReport:
     """The settlement an actor may see: a city-scoped actor sees its own city's operators and
     the clearing pairs that involve its city; department officers only of transport."""
-    if actor.role is Role.DEPARTMENT_OFFICER and actor.department != TRANSPORT:
-        raise DomainError("auth.out_of_scope")
-    cities = None if actor.city_code is None else frozenset({actor.city_code})
-    return settlement_report(session, day, cities=cities)
+    city = _reader_city(actor)
+    return settlement_report(session, day, cities=None if city is None else frozenset({city}))
+
+
+def refunds_for(
+    session: Session, actor: Actor, *, status: str | None, limit: int, before_id: int | None
+) -> list[dict]:
+    """Fare adjustments with money to give back or given back, newest first, for staff scoped as
+    the settlement is: refunds the bank has not taken yet show its last refusal code, for the
+    service desk. Rows keyed by the API's field names."""
+    city = _reader_city(actor)
+    adjustment = FareAdjustment
+    stmt = (
+        select(
+            adjustment.id,
+            adjustment.trip_id,
+            Trip.operator_id,
+            Trip.city_code,
+            Trip.service_date,
+            adjustment.original_charged_fen,
+            adjustment.refund_fen,
+            adjustment.status,
+            adjustment.refund_error,
+            adjustment.refund_attempted_at,
+            adjustment.created_at,
+            adjustment.refunded_at,
+        )
+        .join(Trip, Trip.id == adjustment.trip_id)
+        .where(adjustment.status.in_((REFUND_PENDING, REFUNDED, DEBT_REDUCED)))
+        .order_by(adjustment.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        stmt = stmt.where(adjustment.status == status)
+    if city is not None:
+        stmt = stmt.where(Trip.city_code == city)
+    if before_id is not None:
+        stmt = stmt.where(adjustment.id < before_id)
+    return [dict(row) for row in session.execute(stmt).mappings()]
 
 
 def settlement_report(
