@@ -6,7 +6,12 @@ rate, and an open-loop generator at a fixed 300 taps/s for latency. The same har
 bare Flask JSON endpoint served the same way gives the ceiling.
 (2) One 100,000-tap offline batch (uploaded in chunks of 5,000 as a gate would) priced and
 recorded through the batch service.
-(3) For context (no goal): the collection job debiting COLLECT_TRIPS of those fares from the
+(3) For context (no goal): the floor, the bare endpoint plus one durable insert per request
+(``floor_per_s``, ``floor_ratio``): no tap that records itself inside the request can reach a
+higher ratio. The batch's CPU per tap, against the 100 µs per tap (two cores) that 20,000 taps/s
+allow: the signature checks alone (``batch_verify_us_per_tap``), the app's process, and the
+PostgreSQL server's processes (read from /proc where the server is local).
+(4) For context (no goal): the collection job debiting COLLECT_TRIPS of those fares from the
 holders' accounts at the simulated bank, one trip at a time as in production.
 
 The holders are of mixed ages (BIRTH_YEARS): most pay adult fares (the daily cap stops them after
@@ -44,6 +49,7 @@ RATE_SECONDS = int(os.environ.get("BENCH_TRANSIT_RATE_SECONDS", "10"))
 WARMUP_REQUESTS = 450
 BATCH_TAPS = int(os.environ.get("BENCH_TRANSIT_BATCH_TAPS", "100000"))
 COLLECT_TRIPS = int(os.environ.get("BENCH_TRANSIT_COLLECT_TRIPS", "5000"))
+VERIFY_SAMPLE = 10_000  # presentations timed through the verifier alone
 # Holders in equal groups by birth year: two of ten are seniors (65+, 60–64), the rest adults.
 BIRTH_YEARS = (1955, 1963, 1970, 1975, 1980, 1985, 1990, 1995, 2000, 2005)
 WORKERS = int(os.environ.get("BENCH_TRANSIT_WORKERS", "4"))
@@ -297,6 +303,34 @@ def run_rate(port: int, requests: list[dict], tmp: Path, rate: float = RATE) -> 
     return json.loads(out)
 
 
+def floor_figures(app, env, codes, terminals, tmp: Path, wrk: str, result: dict) -> dict:
+    """The bare endpoint plus one durable insert per request (``bench/_floor_app.py``), served and
+    loaded the same way: what any tap that records itself in the request costs at the least."""
+    from sqlalchemy import text
+
+    from server.extensions import db
+
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS bench_floor_tap (id bigserial PRIMARY KEY,"
+                    " body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                )
+            )
+        db.engine.dispose()
+    floor = Served("bench._floor_app:app", env, WORKERS)
+    try:
+        reqs = signed_requests(codes, terminals, 200, floor.port)
+        per_s = run_wrk(wrk, floor.port, reqs, tmp)["per_s"]
+    finally:
+        floor.stop()
+    return {
+        "floor_per_s": round(per_s),
+        "floor_ratio": round(per_s / result["bare_flask_per_s"], 3),
+    }
+
+
 # --- the offline batch ----------------------------------------------------------------------------
 
 
@@ -316,6 +350,10 @@ def batch_figures(app, codes: CodeSource, terminals) -> dict:
     chunk = 5000
     with app.app_context():
         terminal = db.session.query(Terminal).filter_by(code=terminals[0][0]).one()
+        verify_us = verify_cost_us(
+            [(t["code"], datetime.fromisoformat(t["tapped_at"])) for t in taps[:VERIFY_SAMPLE]]
+        )
+        cpu_started, server_started = time.process_time(), postgres_cpu_s()
         started = time.perf_counter()
         accepted = 0
         for n, offset in enumerate(range(0, len(taps), chunk)):
@@ -326,12 +364,71 @@ def batch_figures(app, codes: CodeSource, terminals) -> dict:
             db.session.remove()
             terminal = db.session.query(Terminal).filter_by(code=terminals[0][0]).one()
         seconds = time.perf_counter() - started
-    return {
+        app_cpu_s = time.process_time() - cpu_started
+        server_cpu_s = postgres_cpu_s()
+    figures = {
         "batch_taps": len(taps),
         "batch_accepted": accepted,
         "batch_seconds": round(seconds, 2),
         "batch_taps_per_s": round(len(taps) / seconds),
+        # Where a tap's CPU goes, against what 20,000 taps/s leave on this machine's cores.
+        "batch_cpu_budget_us_per_tap": round((os.cpu_count() or 1) * 1e6 / 20000),
+        "batch_verify_us_per_tap": round(verify_us, 1),
+        "batch_app_cpu_us_per_tap": round(app_cpu_s * 1e6 / len(taps), 1),
     }
+    if server_cpu_s is not None and server_started is not None:
+        figures["batch_postgres_cpu_us_per_tap"] = round(
+            (server_cpu_s - server_started) * 1e6 / len(taps), 1
+        )
+    return figures
+
+
+def verify_cost_us(presentations: list[tuple[str, datetime]]) -> float:
+    """CPU per presentation of the signature and certificate checks alone (the verifier library,
+    one thread, certificates cached as in the batch), over the batch's first codes."""
+    from server.credentials.codec import Scene
+    from server.credentials.service import verifier_cache
+    from server.credentials.verifier import Refused, RevocationList, Verifier
+    from server.extensions import db
+
+    trust = verifier_cache().get(db.session, datetime.now(UTC)).trust_list
+    verifier = Verifier(trust, RevocationList(), None, presentation_ttl_s=60)
+    for code, at in presentations:  # the certificates' issuer signatures, checked once each
+        verifier.check_only(code, scene=Scene.TRANSIT, now=at)
+    started = time.process_time()
+    refused = 0
+    for code, at in presentations:
+        try:
+            verifier.check_only(code, scene=Scene.TRANSIT, now=at)
+        except Refused:
+            refused += 1
+    if refused:
+        raise RuntimeError(f"{refused} sample presentations refused")
+    return (time.process_time() - started) * 1e6 / len(presentations)
+
+
+def postgres_cpu_s() -> float | None:
+    """CPU seconds used so far by this machine's PostgreSQL server processes (user and system),
+    from /proc; None where there are none to read (a remote database)."""
+    import pwd
+
+    try:
+        uid = pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        return None
+    ticks, found = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+        found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
 
 
 def collect_figures(app) -> dict:
@@ -420,6 +517,7 @@ def main() -> None:
                 bare.stop()
             result["max_taps_per_s"] = result["taps_per_s"]
             result["tap_ratio"] = round(result["taps_per_s"] / result["bare_flask_per_s"], 3)
+            result.update(floor_figures(app, env, codes, terminals, tmp, wrk, result))
     note(f"offline batch of {BATCH_TAPS} taps")
     result.update(batch_figures(app, codes, terminals))
     note(f"collecting {COLLECT_TRIPS} fares")
