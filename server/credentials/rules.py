@@ -5,6 +5,7 @@ Pure: no Flask, no database, no clock.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pyotp
@@ -41,7 +42,24 @@ def categories_on(birth_date: date, disability_level: int | None, on: date) -> C
 
 
 def category_names(flags: int) -> list[str]:
-    return [c.name.lower() for c in Category if c and c in Category(flags)]
+    """The names of ``flags`` in the flags' order (``senior_65_plus``)."""
+    return list(_names(int(flags)))
+
+
+def category_name_set(flags: int) -> frozenset[str]:
+    """The names of ``flags`` as a set (every tap asks: a few distinct values, each computed
+    once)."""
+    return _name_set(int(flags))
+
+
+@functools.cache
+def _names(flags: int) -> tuple[str, ...]:
+    return tuple(c.name.lower() for c in Category if c and c in Category(flags))
+
+
+@functools.cache
+def _name_set(flags: int) -> frozenset[str]:
+    return frozenset(_names(flags))
 
 
 def next_category_change(birth_date: date, on: date) -> datetime | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
 
-from server.credentials.rules import categories_on, category_names
+from server.credentials.rules import categories_on, category_name_set
 from server.registry.rules import CITY_BY_CODE
 from server.transit.pricing import (
     ConcessionPolicy,
@@ -61,7 +61,7 @@ class FareError(ValueError):
 # --- rider categories ------------------------------------------------------------------------
 def rider_categories(birth_date: date, disability_level: int | None, on: date) -> frozenset[str]:
     """The rider's category names on a local date (``credentials.rules``; never stored)."""
-    return frozenset(category_names(categories_on(birth_date, disability_level, on)))
+    return category_name_set(categories_on(birth_date, disability_level, on))
 
 
 # --- money helpers ---------------------------------------------------------------------------
