@@ -65,10 +65,22 @@ ADJUSTMENT_NAMES = {
 }
 
 
-class AdjustmentOut(OutSchema):
-    """The trip was charged its maximum fare before its other tap arrived; the breakdown is now
-    the ride's, and this is what was charged before and what came back."""
+ADJUSTMENT_REASONS = {
+    "late_tap": "补录的进出站记录完成了行程 A late tap completed the ride",
+    "earlier_ride": (
+        "前一行程补录后享受换乘优惠 Transfer discount after an earlier ride was completed"
+    ),
+}
 
+
+class AdjustmentOut(OutSchema):
+    """The trip's fare was lowered after it was charged: its maximum fare before its other tap
+    arrived (``late_tap``; the breakdown is now the ride's), or a ride before it was completed
+    late and this one gets the transfer discount from it (``earlier_ride``). This is what was
+    charged before and what came back."""
+
+    reason: str  # late_tap | earlier_ride
+    reason_name: str
     original_charged_fen: int
     refund_fen: int
     status: str  # none | debt_reduced | pending | refunded
@@ -119,6 +131,8 @@ def adjustment_out(adjustment: FareAdjustment | None) -> AdjustmentOut | None:
     if adjustment is None:
         return None
     return AdjustmentOut(
+        reason=adjustment.reason,
+        reason_name=ADJUSTMENT_REASONS.get(adjustment.reason, adjustment.reason),
         original_charged_fen=adjustment.original_charged_fen,
         refund_fen=adjustment.refund_fen,
         status=adjustment.status,
@@ -178,10 +192,12 @@ def trip_out(
 @endpoint(
     summary="我的乘车记录（含票价明细） My trips with fare breakdowns",
     description="late_taps：已按最高票价扣费后才上传的进出站记录（不再重复扣费），系统随后按实际行程"
-    "重新计价，差额冲减欠款或退回银行账户（adjustment）。"
+    "重新计价，差额冲减欠款或退回银行账户（adjustment）；其后可享换乘优惠的行程同样重新计价，"
+    "只退不补。"
     " late_taps: an entry or exit uploaded after the trip's maximum fare was collected (not"
     " charged again); the ride is then priced as it was and the difference taken off the debt or"
-    " refunded to the bank account (adjustment).",
+    " refunded to the bank account (adjustment). A later ride that now gets a transfer discount"
+    " is priced again the same way; a fare is only ever lowered after the fact.",
     query=TripsQuery,
     response=TripsOut,
 )

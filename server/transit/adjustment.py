@@ -21,6 +21,14 @@ as it would have been priced had the tap come in time (``service.complete_charge
   the bank's code in ``refund_error`` and the next run asks again under a new key (the holder
   may have a new card by then).
 
+Completing the trip may make a later ride of the card cheaper: a bus boarded after the exit gets
+its transfer discount once the metro ride has an end. The job lists the card's later rides a
+transfer could reach (``earlier_ride``) and prices each again among the rides that started before
+it, as a tap in time would have been priced (:func:`reprice_trip`). A lower fare is kept, with a
+:class:`FareAdjustment` of its own and the difference given back the same way. A higher one (say,
+a daily cap that the maximum fare had reached sooner) is never asked of the holder, so the ride
+keeps its fare. The completed trip is priced the same way, among the rides before it only.
+
 Settlement and the holder's statement read the trips, so gross fares, concessions and net follow
 the ride as it was; ``settle_day`` posts the concession difference when the day is settled again.
 
@@ -55,6 +63,7 @@ from server.transit.payment import DEBT, PAID
 log = logging.getLogger("server.transit.adjustment")
 
 NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED = "none", "debt_reduced", "pending", "refunded"
+LATE_TAP, EARLIER_RIDE = "late_tap", "earlier_ride"  # why a trip is adjusted
 FARE_FIELDS = ("base_fen", "concession_fen", "transfer_fen", "volume_fen", "cap_fen", "charged_fen")
 # where and when the ride was: completing it always writes these
 PLACE_FIELDS = (
@@ -85,7 +94,7 @@ PRICE_FIELDS = (
 @dataclass(frozen=True)
 class AdjustOutcome:
     trip_id: int
-    status: str  # none | debt_reduced | pending | refunded | waiting | skipped
+    status: str  # none | debt_reduced | pending | refunded | unchanged | waiting | skipped
     refund_fen: int = 0
     code: str | None = None  # why waiting, or the bank's code of a refusal or timeout
 
@@ -96,7 +105,7 @@ class AdjustSummary:
 
     def as_dict(self) -> dict[str, int]:
         counts = dict.fromkeys(
-            (NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED, "waiting", "skipped"), 0
+            (NONE, DEBT_REDUCED, REFUND_PENDING, REFUNDED, "unchanged", "waiting", "skipped"), 0
         )
         for outcome in self.outcomes:
             counts[outcome.status] += 1
@@ -105,22 +114,32 @@ class AdjustSummary:
 
 
 def adjust_late_taps(session: Session, now: datetime, limit: int = 500) -> AdjustSummary:
-    """The adjustment job: up to ``limit`` charged trips a late tap joined (oldest first), then
-    up to ``limit`` refunds due (new, refused before, or unanswered for
-    ``SSC_TRANSIT_COLLECT_RETRY_S``). One short transaction per step; safe on several workers."""
-    new = list(
-        session.execute(
-            select(LateJoin.trip_id)
-            .join(Trip, Trip.id == LateJoin.trip_id)
-            .where(Trip.payment_status.in_((PAID, DEBT)))  # not while the bank is being asked
-            .order_by(LateJoin.trip_id)
-            .limit(max(1, int(limit)))
-        ).scalars()
-    )
+    """The adjustment job: up to ``limit`` listed trips (oldest first: charged trips a late tap
+    joined, then the later rides their completion listed), then up to ``limit`` refunds due (new,
+    refused before, or unanswered for ``SSC_TRANSIT_COLLECT_RETRY_S``). One short transaction per
+    step; safe on several workers."""
+    limit = max(1, int(limit))
     summary = AdjustSummary()
-    session.rollback()
-    for trip_id in new:
-        summary.outcomes.append(_guarded(session, adjust_trip, trip_id, now))
+    taken: set[int] = set()
+    while len(taken) < limit:  # a second round takes the later rides the first one listed
+        listed = [
+            (trip_id, reason)
+            for trip_id, reason in session.execute(
+                select(LateJoin.trip_id, LateJoin.reason)
+                .join(Trip, Trip.id == LateJoin.trip_id)
+                .where(Trip.payment_status.in_((PAID, DEBT)))  # not while the bank is being asked
+                .order_by(LateJoin.trip_id)
+                .limit(limit)
+            )
+            if trip_id not in taken
+        ][: limit - len(taken)]
+        session.rollback()
+        if not listed:
+            break
+        for trip_id, reason in listed:
+            taken.add(trip_id)
+            step = reprice_trip if reason == EARLIER_RIDE else adjust_trip
+            summary.outcomes.append(_guarded(session, step, trip_id, now))
     due = list(
         session.execute(
             select(FareAdjustment.trip_id)
@@ -129,7 +148,7 @@ def adjust_late_taps(session: Session, now: datetime, limit: int = 500) -> Adjus
                 payment.due_again(FareAdjustment.refund_attempted_at, now),
             )
             .order_by(FareAdjustment.id)
-            .limit(max(1, int(limit)))
+            .limit(limit)
         ).scalars()
     )
     session.rollback()
@@ -149,8 +168,12 @@ def _guarded(session: Session, step, trip_id: int, now: datetime) -> AdjustOutco
         return AdjustOutcome(trip_id, "waiting", code=exc.code)
 
 
-def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
-    """Complete one charged trip with its late tap, and give back the difference (commits)."""
+def _lock_for_adjustment(
+    session: Session, trip_id: int
+) -> tuple[Card, Debt | None, Trip, bool] | AdjustOutcome:
+    """Lock the trip's card, the holder's current card, the trip's debt and the trip, in the order
+    the other money paths take them: (card, debt, trip, adjusted before), or the outcome of a trip
+    not to touch now (rolled back)."""
     card = payment.lock_trip_card(session, trip_id)
     if card is None:
         session.rollback()
@@ -169,17 +192,34 @@ def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
     if trip is None or trip.payment_status not in (PAID, DEBT):
         session.rollback()
         return AdjustOutcome(trip_id, "skipped")
-    if trip.incomplete is None or exists:  # adjusted already
+    return card, debt, trip, exists is not None
+
+
+def _not_now(session: Session, trip: Trip, debt: Debt | None) -> AdjustOutcome | None:
+    """Why the trip's money side cannot be adjusted now (rolled back), or None."""
+    if trip.payment_status == DEBT and (debt is None or debt.repaid_at is not None):
+        session.rollback()  # not a state the payment paths leave: never refund on a guess
+        log.error("trip in debt without an open debt", extra={"trip_id": trip.id})
+        return AdjustOutcome(trip.id, "skipped")
+    if debt is not None and debt.repaid_at is None and debt.repay_key is not None:
+        session.rollback()  # the fare is what a repayment asked the bank for: wait for its answer
+        return AdjustOutcome(trip.id, "waiting", code="transit.repayment_in_progress")
+    return None
+
+
+def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
+    """Complete one charged trip with its late tap, and give back the difference (commits)."""
+    locked = _lock_for_adjustment(session, trip_id)
+    if isinstance(locked, AdjustOutcome):
+        return locked
+    card, debt, trip, adjusted = locked
+    if trip.incomplete is None or adjusted:  # adjusted already
         _done(session, trip_id)
         session.commit()
         return AdjustOutcome(trip_id, "skipped")
-    if trip.payment_status == DEBT and (debt is None or debt.repaid_at is not None):
-        session.rollback()  # not a state the payment paths leave: never refund on a guess
-        log.error("trip in debt without an open debt", extra={"trip_id": trip_id})
-        return AdjustOutcome(trip_id, "skipped")
-    if debt is not None and debt.repaid_at is None and debt.repay_key is not None:
-        session.rollback()  # the fare is what a repayment asked the bank for: wait for its answer
-        return AdjustOutcome(trip_id, "waiting", code="transit.repayment_in_progress")
+    blocked = _not_now(session, trip, debt)
+    if blocked is not None:
+        return blocked
     late = session.execute(
         select(Tap)
         .where(Tap.trip_id == trip_id, Tap.result == "accepted")
@@ -197,6 +237,7 @@ def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
     ride = trips_service.complete_charged_trip(session, trip, late, now)
     adjustment = FareAdjustment(
         trip_id=trip.id,
+        reason=LATE_TAP,
         tap_id=late.id,
         card_id=trip.card_id,
         original_incomplete=trip.incomplete,
@@ -218,7 +259,88 @@ def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
         trip.notes = ",".join(filter(None, [trip.notes, "fare_kept"]))[:200]
     session.add(adjustment)
     _done(session, trip_id)
+    session.flush()
+    _list_later_rides(session, trip, now)
+    return _give_back(session, card, debt, trip, adjustment, now)
 
+
+def _list_later_rides(session: Session, trip: Trip, now: datetime) -> None:
+    """The card's later rides a transfer from the completed ``trip`` could reach: each is priced
+    again among the rides before it (:func:`reprice_trip`), unless it was adjusted or is listed
+    already. The card is locked, so no tap lists one meanwhile."""
+    later = trips_service.later_rides(session, trip)
+    if not later:
+        return
+    taken = set(
+        session.execute(select(LateJoin.trip_id).where(LateJoin.trip_id.in_(later))).scalars()
+    ) | set(
+        session.execute(
+            select(FareAdjustment.trip_id).where(FareAdjustment.trip_id.in_(later))
+        ).scalars()
+    )
+    for trip_id in later:
+        if trip_id not in taken:
+            session.add(
+                LateJoin(
+                    trip_id=trip_id,
+                    created_at=now,
+                    reason=EARLIER_RIDE,
+                    caused_by_trip_id=trip.id,
+                )
+            )
+
+
+def reprice_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
+    """A later ride an earlier ride's completion may make cheaper (a transfer from it): priced
+    again among the card's rides before it. A lower fare is kept and the difference given back
+    as for a late tap; a higher one is never asked of the holder (commits)."""
+    locked = _lock_for_adjustment(session, trip_id)
+    if isinstance(locked, AdjustOutcome):
+        return locked
+    card, debt, trip, adjusted = locked
+    listed = session.get(LateJoin, trip_id)
+    if adjusted or listed is None:  # adjusted already (it keeps the first adjustment)
+        _done(session, trip_id)
+        session.commit()
+        return AdjustOutcome(trip_id, "skipped")
+    blocked = _not_now(session, trip, debt)
+    if blocked is not None:
+        return blocked
+    before = {name: getattr(trip, name) for name in FARE_FIELDS}
+    ride = trips_service.reprice_later_ride(session, trip, now)
+    cause = listed.caused_by_trip_id
+    _done(session, trip_id)
+    priced = ride["payment_status"] != trips_service.UNPRICED
+    if not priced or ride["charged_fen"] >= before["charged_fen"]:
+        session.commit()
+        return AdjustOutcome(trip_id, "unchanged")
+    for name in PRICE_FIELDS:
+        setattr(trip, name, ride[name])
+    adjustment = FareAdjustment(
+        trip_id=trip.id,
+        reason=EARLIER_RIDE,
+        caused_by_trip_id=cause,
+        card_id=trip.card_id,
+        original_incomplete=trip.incomplete,
+        **{f"original_{name}": value for name, value in before.items()},
+        refund_fen=before["charged_fen"] - ride["charged_fen"],
+        status=NONE,
+        created_at=now,
+    )
+    session.add(adjustment)
+    return _give_back(session, card, debt, trip, adjustment, now)
+
+
+def _give_back(
+    session: Session,
+    card: Card,
+    debt: Debt | None,
+    trip: Trip,
+    adjustment: FareAdjustment,
+    now: datetime,
+) -> AdjustOutcome:
+    """The adjustment's refund: off the unpaid debt, or back to the bank account (commits)."""
+    trip_id = trip.id
     if adjustment.refund_fen == 0:
         session.commit()
         return AdjustOutcome(trip_id, NONE)
@@ -258,7 +380,9 @@ def _audit(session: Session, trip: Trip, adjustment: FareAdjustment, now: dateti
         object_id=trip.id,
         city_code=trip.city_code,
         now=now,
+        reason=adjustment.reason,
         tap_id=adjustment.tap_id,
+        caused_by_trip_id=adjustment.caused_by_trip_id,
         original_fen=adjustment.original_charged_fen,
         fare_fen=trip.charged_fen,
         refund_fen=adjustment.refund_fen,

@@ -154,29 +154,43 @@ class Debt(db.Model):
 
 
 class LateJoin(db.Model):
-    """A trip charged its maximum fare that a tap uploaded late has joined (``service._Trips.
-    _join_charged``), waiting for its fare adjustment; the adjustment job removes the row when
-    it has adjusted the trip. Written only when a tap joins late, so the job reads a short table
-    instead of every incomplete trip."""
+    """A trip waiting for its fare adjustment; the adjustment job removes the row when it has
+    adjusted the trip. ``late_tap``: a trip charged its maximum fare that a tap uploaded late
+    has joined (``service._Trips._join_charged``), written only then, so the job reads a short
+    table instead of every incomplete trip. ``earlier_ride``: a later ride of the same card that
+    such an adjustment may make cheaper (a transfer from the completed ride), listed by the job
+    with the trip that caused it."""
 
     __tablename__ = "transit_late_join"
 
     trip_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_trip.id"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(
+        String(16), default="late_tap", server_default="late_tap"
+    )  # late_tap | earlier_ride
+    caused_by_trip_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("transit_trip.id"))
 
 
 class FareAdjustment(db.Model):
-    """A late tap completed a trip already charged its maximum fare (``payment`` had collected
-    it, or made it a debt): the trip now holds the ride as the two taps make it, and this row
-    keeps what was charged before and how the difference went back (``adjustment.py``)."""
+    """A charged trip's fare lowered after the fact (``payment`` had collected it, or made it a
+    debt), and how the difference went back (``adjustment.py``); this row keeps what was charged
+    before. ``late_tap``: a late tap completed a trip charged its maximum fare; the trip now
+    holds the ride as the two taps make it. ``earlier_ride``: that completion made a later ride
+    of the card cheaper (a transfer from it), re-priced among the rides before it."""
 
     __tablename__ = "transit_fare_adjustment"
 
     id: Mapped[IdPk]
     trip_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_trip.id"), unique=True)
-    tap_id: Mapped[int] = mapped_column(BigId, ForeignKey("transit_tap.id"))  # the late tap
+    reason: Mapped[str] = mapped_column(
+        String(16), default="late_tap", server_default="late_tap"
+    )  # late_tap | earlier_ride
+    # late_tap: the late tap; earlier_ride: none, and the trip whose completion caused it
+    tap_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("transit_tap.id"))
+    caused_by_trip_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("transit_trip.id"))
     card_id: Mapped[int] = mapped_column(BigId, ForeignKey("card.id"), index=True)
-    original_incomplete: Mapped[str] = mapped_column(String(12))  # no_exit | no_entry
+    # no_exit | no_entry (late_tap); none for a complete ride (earlier_ride)
+    original_incomplete: Mapped[str | None] = mapped_column(String(12))
     original_base_fen: Mapped[int] = mapped_column(Integer)
     original_concession_fen: Mapped[int] = mapped_column(Integer)
     original_transfer_fen: Mapped[int] = mapped_column(Integer)

@@ -109,6 +109,8 @@ class RefundsQuery(Schema):
 class RefundOut(OutSchema):
     id: int
     trip_id: int
+    reason: str  # late_tap | earlier_ride (a transfer from a ride completed late)
+    caused_by_trip_id: int | None
     operator_id: str
     city_code: str
     service_date: dt.date

@@ -2126,9 +2126,9 @@ def complete_charged_trip(
 ) -> dict[str, Any]:
     """The ride a charged incomplete trip and the tap that joined it late make
     (:meth:`_Trips._join_charged`), priced as it would have been had the tap come in time: the
-    rider's categories on the day, the card's other rides for caps, the volume discount and
-    transfers. Returns the completed trip row; writes nothing (the fare adjustment does). A row
-    the fare data cannot price comes back ``unpriced``."""
+    rider's categories on the day, and the card's rides before it for caps, the volume discount
+    and transfers. Returns the completed trip row; writes nothing (the fare adjustment does). A
+    row the fare data cannot price comes back ``unpriced``."""
     row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
     if trip.incomplete == "no_exit":
         row.update(ended_at=late.tapped_at, to_stop_id=late.stop_id, exit_tap_id=late.id)
@@ -2140,8 +2140,74 @@ def complete_charged_trip(
             entry_tap_id=late.id,
         )
     row.update(status=COMPLETE, incomplete=None)
-    _price_in_context(session, trip, row, now)
+    _price_among_earlier(session, trip, row, now)
     return row
+
+
+def reprice_later_ride(session: Session, trip: Trip, now: datetime) -> dict[str, Any]:
+    """A charged ride priced again among the card's rides that started before it, as they are now
+    (one of them was completed after the fact, so it may now be a transfer origin). Returns the
+    trip row with the new price; writes nothing (the fare adjustment keeps it only if lower)."""
+    row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
+    _price_among_earlier(session, trip, row, now)
+    return row
+
+
+def later_rides(session: Session, trip: Trip) -> list[int]:
+    """Ids of the card's charged rides, oldest first, that a transfer from ``trip`` could reach:
+    started after it and, if transfers have a time limit, within the longest one of its end (or
+    its start, for a ride without an end); without one, on its service day."""
+    window = _transfer_window(fare_table(session))
+    if window == timedelta(0):
+        return []  # the fare data has no transfers
+    t = Trip.__table__.c
+    where = [
+        t.card_id == trip.card_id,
+        t.started_at > trip.started_at,
+        t.id != trip.id,
+        t.status != OPEN,
+        t.priced_at.is_not(None),
+        t.charged_fen > 0,
+    ]
+    if window is None:
+        where.append(t.service_date == trip.service_date)
+    else:
+        where.append(t.started_at <= (trip.ended_at or trip.started_at) + window)
+    return list(session.execute(select(t.id).where(*where).order_by(t.started_at, t.id)).scalars())
+
+
+def _price_among_earlier(session: Session, trip: Trip, row: dict[str, Any], now: datetime) -> None:
+    """Price ``row`` in place as a tap in time would have been priced: among the card's settled
+    rides that started before it (as they are now), from the month of its start on, the card
+    locked. Rides after it do not count, as they had not happened: a price set after the fact
+    takes no cap, volume discount or transfer from them."""
+    holders = _lock_holders(session, [trip.card_id])
+    table = fare_table(session)
+    day = local_date(row["started_at"])
+    since = min(_month_start(day), day - timedelta(days=1))
+    t = Trip.__table__.c
+    earlier = session.execute(
+        select(
+            *(t[name] for name in _LEDGER_COLUMNS),
+            t.incomplete,
+            t.payment_status,
+            t.collection_attempted_at,
+        ).where(
+            t.card_id == trip.card_id,
+            t.service_date >= since,
+            t.started_at >= _started_from(since),
+            t.started_at < row["started_at"],
+            t.id != trip.id,
+            t.status != OPEN,
+            t.priced_at.is_not(None),
+        )
+    ).mappings()
+    ledger = _Ledger()
+    for ride in earlier:
+        if ride["incomplete"] is not None and _repriceable(ride):
+            continue  # not settled: a later tap may still change it
+        ledger.add(_ride(dict(ride)))
+    _price_row(row, holders[trip.card_id], ledger, table, now)
 
 
 def _price_in_context(session: Session, trip: Trip, row: dict[str, Any], now: datetime) -> None:

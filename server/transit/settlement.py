@@ -193,6 +193,8 @@ def refunds_for(
         select(
             adjustment.id,
             adjustment.trip_id,
+            adjustment.reason,
+            adjustment.caused_by_trip_id,
             Trip.operator_id,
             Trip.city_code,
             Trip.service_date,

@@ -52,7 +52,7 @@ def late_taps(session: Session, trips: list[Trip]) -> dict[int, list[Tap]]:
 
 def adjustments(session: Session, trips: list[Trip]) -> dict[int, FareAdjustment]:
     """The fare adjustment of each trip that has one (a late tap completed it after its maximum
-    fare was charged, :mod:`server.transit.adjustment`)."""
+    fare was charged, or that completion lowered its fare: :mod:`server.transit.adjustment`)."""
     ids = [t.id for t in trips]
     if not ids:
         return {}

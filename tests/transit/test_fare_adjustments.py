@@ -23,6 +23,7 @@ from tests.transit.conftest import (
     count_rows,
     listing,
     no_exit_trip,
+    tap_online,
     trips_of,
     upload_one,
 )
@@ -478,7 +479,11 @@ def test_staff_see_refunds_the_bank_has_not_taken_in_their_city(
         MAX_FARE - FARE,
         "bank.account_closed",
     )
-    assert row["operator_id"] == "gzmetro"
+    assert (row["operator_id"], row["reason"], row["caused_by_trip_id"]) == (
+        "gzmetro",
+        "late_tap",
+        None,
+    )
 
     foshan = make_staff("city_admin", "440600")
     body = client.get("/staff/v1/transit/refunds", headers=foshan.headers).get_json()
@@ -512,6 +517,7 @@ def test_flask_transit_adjust_refunds_and_prints_a_summary(app, client, runner, 
         "debt_reduced": 0,
         "pending": 0,
         "refunded": 1,
+        "unchanged": 0,
         "waiting": 0,
         "skipped": 0,
         "refunded_fen": MAX_FARE - FARE,
@@ -560,3 +566,133 @@ def test_the_refund_goes_to_the_account_of_the_holders_current_card(
     assert sim_bank.balance(new_account) == MAX_FARE - FARE
     assert sim_bank.balance(ride.account) == 10_000 - MAX_FARE
     assert adjustment_of(app, ride.trip_id).refund_card_id == new_card
+
+
+# --- later rides: a transfer from the completed ride -----------------------------------------
+BUS_FARE, TRANSFER_OFF = 200, 100  # Guangzhou buses: ¥2; metro ↔ bus within 90 min: ¥1 off
+
+
+def bus_ride(app, client, make_transit_terminal, passenger, at) -> Trip:
+    """A bus boarded at ``at`` (online validator): its trip, priced."""
+    bus = make_transit_terminal("bus_validator", "gz-bus", None)
+    response = tap_online(client, bus, passenger, "single", at)
+    assert response.status_code == 200, response.get_json()
+    [trip] = [t for t in trips_of(app, passenger.card_id) if t.mode == "bus"]
+    return trip
+
+
+def set_fare(app, trip_id: int, **fields) -> None:
+    with app.app_context():
+        trip = db.session.get(Trip, trip_id)
+        for name, value in fields.items():
+            setattr(trip, name, value)
+        db.session.commit()
+        db.session.remove()
+
+
+def test_a_bus_boarded_after_the_late_exit_gets_its_transfer_discount_back(
+    app, client, ride, passenger, sim_bank, make_transit_terminal
+):
+    """The exit gate was offline: the bus taken 5 s after the exit was charged ¥2 without the
+    metro transfer discount, since the metro ride had no end. Once the exit completes the metro
+    ride, the bus is priced again among the rides before it and ¥1 comes back — after its own fare
+    was collected, never while it is still to be collected."""
+    assert collect(app, ride.trip_id).status == "paid"
+    bus = bus_ride(
+        app, client, make_transit_terminal, passenger, ride.exited + timedelta(seconds=5)
+    )
+    assert (bus.transfer_fen, bus.charged_fen) == (0, BUS_FARE)
+    ride.late_exit_offline(client)
+
+    first = adjust(app)  # the bus fare is not collected yet: it waits, listed
+
+    assert (first["refunded"], first["refunded_fen"]) == (1, MAX_FARE - FARE)
+    with app.app_context():
+        listed = db.session.get(LateJoin, bus.id)
+        assert (listed.reason, listed.caused_by_trip_id) == ("earlier_ride", ride.trip_id)
+        db.session.remove()
+    assert collect(app, bus.id).status == "paid"
+
+    second = adjust(app)
+
+    assert (second["refunded"], second["refunded_fen"]) == (1, TRANSFER_OFF)
+    repriced = next(t for t in trips_of(app, passenger.card_id) if t.id == bus.id)
+    assert (repriced.base_fen, repriced.transfer_fen, repriced.charged_fen) == (
+        BUS_FARE,
+        TRANSFER_OFF,
+        BUS_FARE - TRANSFER_OFF,
+    )
+    assert (repriced.transfer_count, repriced.payment_status) == (1, "paid")
+    found = adjustment_of(app, bus.id)
+    assert (found.reason, found.caused_by_trip_id, found.tap_id) == (
+        "earlier_ride",
+        ride.trip_id,
+        None,
+    )
+    assert (found.original_charged_fen, found.refund_fen, found.status) == (
+        BUS_FARE,
+        TRANSFER_OFF,
+        "refunded",
+    )
+    assert sim_bank.balance(ride.account) == 10_000 - FARE - (BUS_FARE - TRANSFER_OFF)
+    assert len(refund_entries(app, bus.id)) == 1
+    events = {e["trip_id"]: e for e in adjusted_events(app)}
+    assert (events[bus.id]["reason"], events[bus.id]["caused_by_trip_id"]) == (
+        "earlier_ride",
+        ride.trip_id,
+    )
+    assert count_rows(app, LateJoin) == 0
+    seen = {t["id"]: t for t in seen_trips(client, passenger)}
+    assert seen[bus.id]["adjustment"]["reason"] == "earlier_ride"
+    assert seen[bus.id]["breakdown"]["transfer_fen"] == TRANSFER_OFF
+    assert seen[ride.trip_id]["adjustment"]["reason"] == "late_tap"
+
+    # Once: nothing more on the next run.
+    assert adjust(app, utcnow() + timedelta(hours=1))["refunded"] == 0
+    assert sim_bank.balance(ride.account) == 10_000 - FARE - (BUS_FARE - TRANSFER_OFF)
+
+
+def test_a_later_ride_the_new_price_would_make_dearer_keeps_its_fare(
+    app, client, ride, passenger, sim_bank, make_transit_terminal
+):
+    """The bus had been charged ¥0.50 (the daily cap, reached sooner with the metro's maximum
+    fare): priced again it costs ¥1, which is never asked of the holder after the fact."""
+    assert collect(app, ride.trip_id).status == "paid"
+    bus = bus_ride(
+        app, client, make_transit_terminal, passenger, ride.exited + timedelta(seconds=5)
+    )
+    set_fare(app, bus.id, cap_fen=150, charged_fen=50)
+    assert collect(app, bus.id).status == "paid"
+    ride.late_exit_offline(client)
+
+    summary = adjust(app)
+
+    assert (summary["refunded"], summary["unchanged"]) == (1, 1)
+    kept = next(t for t in trips_of(app, passenger.card_id) if t.id == bus.id)
+    assert (kept.cap_fen, kept.transfer_fen, kept.charged_fen) == (150, 0, 50)
+    assert adjustment_of(app, bus.id) is None
+    assert count_rows(app, LateJoin) == 0
+    assert sim_bank.balance(ride.account) == 10_000 - FARE - 50
+
+
+def test_the_completed_ride_takes_no_cap_from_rides_after_it(
+    app, client, ride, passenger, sim_bank, make_trip
+):
+    """Priced as if the exit had come in time: the ¥15 ridden later that day did not exist yet,
+    so the daily cap does not make the completed ride free."""
+    assert collect(app, ride.trip_id).status == "paid"
+    make_trip(
+        passenger.card_id,
+        base=1500,
+        started_at=ride.exited + timedelta(minutes=20),
+        payment_status="paid",
+    )
+    ride.late_exit_offline(client)
+
+    summary = adjust(app)
+
+    assert (summary["refunded"], summary["refunded_fen"]) == (1, MAX_FARE - FARE)
+    trip = next(t for t in trips_of(app, passenger.card_id) if t.id == ride.trip_id)
+    assert (trip.cap_fen, trip.charged_fen) == (0, FARE)
+    # the later ride was looked at again (a transfer could have reached it) and kept its fare
+    assert summary["unchanged"] == 1
