@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from server import create_app
 from server.extensions import db
@@ -124,3 +124,24 @@ def test_trips_a_late_tap_joined_before_fare_adjustments_existed_are_listed_for_
         upgrade()
 
         assert db.session.execute(select(LateJoin.trip_id)).scalars().all() == [joined_id]
+        # d0d184ae2fa2: the rows listed before it are late taps
+        assert db.session.execute(select(LateJoin.reason)).scalars().all() == ["late_tap"]
+
+        # Downgrading below d0d184ae2fa2 drops the later rides' rows, which the old schema cannot
+        # hold, and keeps the late taps'.
+        complete_id = complete.id
+        db.session.add(
+            LateJoin(
+                trip_id=complete_id,
+                created_at=now,
+                reason="earlier_ride",
+                caused_by_trip_id=joined_id,
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="afb9d4280a0f")
+        listed = db.session.execute(text("SELECT trip_id FROM transit_late_join")).scalars()
+        assert listed.all() == [joined_id]
+        db.session.remove()
+        upgrade()
