@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -169,11 +170,11 @@ def _guarded(session: Session, step, trip_id: int, now: datetime) -> AdjustOutco
 
 
 def _lock_for_adjustment(
-    session: Session, trip_id: int
-) -> tuple[Card, Debt | None, Trip, bool] | AdjustOutcome:
+    session: Session, trip_id: int, finished: Callable[[Trip, bool], bool]
+) -> tuple[Card, Debt | None, Trip] | AdjustOutcome:
     """Lock the trip's card, the holder's current card, the trip's debt and the trip, in the order
-    the other money paths take them: (card, debt, trip, adjusted before), or the outcome of a trip
-    not to touch now (rolled back)."""
+    the other money paths take them: (card, debt, trip), or the outcome of a trip not to touch now
+    (rolled back; one ``finished(trip, adjusted before)`` says is done leaves the list)."""
     card = payment.lock_trip_card(session, trip_id)
     if card is None:
         session.rollback()
@@ -192,34 +193,28 @@ def _lock_for_adjustment(
     if trip is None or trip.payment_status not in (PAID, DEBT):
         session.rollback()
         return AdjustOutcome(trip_id, "skipped")
-    return card, debt, trip, exists is not None
-
-
-def _not_now(session: Session, trip: Trip, debt: Debt | None) -> AdjustOutcome | None:
-    """Why the trip's money side cannot be adjusted now (rolled back), or None."""
+    if finished(trip, exists is not None):
+        _done(session, trip_id)
+        session.commit()
+        return AdjustOutcome(trip_id, "skipped")
     if trip.payment_status == DEBT and (debt is None or debt.repaid_at is not None):
         session.rollback()  # not a state the payment paths leave: never refund on a guess
-        log.error("trip in debt without an open debt", extra={"trip_id": trip.id})
-        return AdjustOutcome(trip.id, "skipped")
+        log.error("trip in debt without an open debt", extra={"trip_id": trip_id})
+        return AdjustOutcome(trip_id, "skipped")
     if debt is not None and debt.repaid_at is None and debt.repay_key is not None:
         session.rollback()  # the fare is what a repayment asked the bank for: wait for its answer
-        return AdjustOutcome(trip.id, "waiting", code="transit.repayment_in_progress")
-    return None
+        return AdjustOutcome(trip_id, "waiting", code="transit.repayment_in_progress")
+    return card, debt, trip
 
 
 def adjust_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome:
     """Complete one charged trip with its late tap, and give back the difference (commits)."""
-    locked = _lock_for_adjustment(session, trip_id)
+    locked = _lock_for_adjustment(  # complete, or adjusted already
+        session, trip_id, lambda trip, adjusted: trip.incomplete is None or adjusted
+    )
     if isinstance(locked, AdjustOutcome):
         return locked
-    card, debt, trip, adjusted = locked
-    if trip.incomplete is None or adjusted:  # adjusted already
-        _done(session, trip_id)
-        session.commit()
-        return AdjustOutcome(trip_id, "skipped")
-    blocked = _not_now(session, trip, debt)
-    if blocked is not None:
-        return blocked
+    card, debt, trip = locked
     late = session.execute(
         select(Tap)
         .where(Tap.trip_id == trip_id, Tap.result == "accepted")
@@ -294,18 +289,16 @@ def reprice_trip(session: Session, trip_id: int, now: datetime) -> AdjustOutcome
     """A later ride an earlier ride's completion may make cheaper (a transfer from it): priced
     again among the card's rides before it. A lower fare is kept and the difference given back
     as for a late tap; a higher one is never asked of the holder (commits)."""
-    locked = _lock_for_adjustment(session, trip_id)
+    # adjusted already (a trip keeps its first adjustment), or taken by another worker
+    locked = _lock_for_adjustment(
+        session,
+        trip_id,
+        lambda trip, adjusted: adjusted or session.get(LateJoin, trip.id) is None,
+    )
     if isinstance(locked, AdjustOutcome):
         return locked
-    card, debt, trip, adjusted = locked
+    card, debt, trip = locked
     listed = session.get(LateJoin, trip_id)
-    if adjusted or listed is None:  # adjusted already (it keeps the first adjustment)
-        _done(session, trip_id)
-        session.commit()
-        return AdjustOutcome(trip_id, "skipped")
-    blocked = _not_now(session, trip, debt)
-    if blocked is not None:
-        return blocked
     before = {name: getattr(trip, name) for name in FARE_FIELDS}
     ride = trips_service.reprice_later_ride(session, trip, now)
     cause = listed.caused_by_trip_id
