@@ -696,3 +696,37 @@ def test_the_completed_ride_takes_no_cap_from_rides_after_it(
     assert (trip.cap_fen, trip.charged_fen) == (0, FARE)
     # the later ride was looked at again (a transfer could have reached it) and kept its fare
     assert summary["unchanged"] == 1
+
+
+@pytest.mark.postgres_only
+def test_two_jobs_at_once_give_a_later_ride_its_discount_once(
+    app, client, ride, passenger, sim_bank, make_transit_terminal, monkeypatch
+):
+    """The bus fare's refund is with the bank when a second job starts: the second finds the bus
+    adjusted and its refund asked moments ago, and the holder gets the ¥1 once."""
+    from tests.transit.conftest import pausing
+
+    assert collect(app, ride.trip_id).status == "paid"
+    bus = bus_ride(
+        app, client, make_transit_terminal, passenger, ride.exited + timedelta(seconds=5)
+    )
+    ride.late_exit_offline(client)
+    assert adjust(app)["refunded"] == 1  # the metro ride; the bus waits for its collection
+    assert collect(app, bus.id).status == "paid"
+    slow_credit, inside, release = pausing(sim_bank.credit)
+    monkeypatch.setattr(sim_bank, "credit", slow_credit)
+    first: list = []
+    job = threading.Thread(target=lambda: first.append(adjust(app)))
+    job.start()
+    try:
+        assert inside.wait(30)
+        second = adjust(app)
+    finally:
+        release.set()
+        job.join(30)
+
+    assert (second["refunded"], second["pending"], second["unchanged"]) == (0, 0, 0)
+    assert (first[0]["refunded"], first[0]["refunded_fen"]) == (1, TRANSFER_OFF)
+    assert sim_bank.balance(ride.account) == 10_000 - FARE - (BUS_FARE - TRANSFER_OFF)
+    assert count_rows(app, FareAdjustment) == 2
+    assert len(refund_entries(app, bus.id)) == 1
