@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, union
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError
@@ -123,17 +123,14 @@ def adjust_late_taps(session: Session, now: datetime, limit: int = 500) -> Adjus
     summary = AdjustSummary()
     taken: set[int] = set()
     while len(taken) < limit:  # a second round takes the later rides the first one listed
-        listed = [
-            (trip_id, reason)
-            for trip_id, reason in session.execute(
-                select(LateJoin.trip_id, LateJoin.reason)
-                .join(Trip, Trip.id == LateJoin.trip_id)
-                .where(Trip.payment_status.in_((PAID, DEBT)))  # not while the bank is being asked
-                .order_by(LateJoin.trip_id)
-                .limit(limit)
-            )
-            if trip_id not in taken
-        ][: limit - len(taken)]
+        listed = session.execute(
+            select(LateJoin.trip_id, LateJoin.reason)
+            .join(Trip, Trip.id == LateJoin.trip_id)
+            .where(Trip.payment_status.in_((PAID, DEBT)))  # not while the bank is being asked
+            .where(LateJoin.trip_id.not_in(taken))  # waiting ones: next run
+            .order_by(LateJoin.trip_id)
+            .limit(limit - len(taken))
+        ).all()
         session.rollback()
         if not listed:
             break
@@ -266,13 +263,11 @@ def _list_later_rides(session: Session, trip: Trip, now: datetime) -> None:
     later = trips_service.later_rides(session, trip)
     if not later:
         return
-    taken = set(
-        session.execute(select(LateJoin.trip_id).where(LateJoin.trip_id.in_(later))).scalars()
-    ) | set(
-        session.execute(
-            select(FareAdjustment.trip_id).where(FareAdjustment.trip_id.in_(later))
-        ).scalars()
+    listed_or_adjusted = union(
+        select(LateJoin.trip_id).where(LateJoin.trip_id.in_(later)),
+        select(FareAdjustment.trip_id).where(FareAdjustment.trip_id.in_(later)),
     )
+    taken = set(session.execute(listed_or_adjusted).scalars())
     for trip_id in later:
         if trip_id not in taken:
             session.add(

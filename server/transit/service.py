@@ -256,6 +256,12 @@ def _month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def _history_since(day: date) -> date:
+    """The first service date that pricing a ride on ``day`` reads: the month's first day (caps
+    and volume discounts), or the day before on the 1st (a transfer from the night before)."""
+    return min(_month_start(day), day - timedelta(days=1))
+
+
 class _Refuse(Exception):
     """A tap refused inside a batch (raised as ``DomainError`` online)."""
 
@@ -1994,7 +2000,7 @@ def _record_tap_body(
                 nonce=nonce,  # type: ignore[arg-type]
                 use=use,
                 pseudonym=accepted.pseudonym,
-                since=min(_month_start(day), day - timedelta(days=1)),
+                since=_history_since(day),
                 first=tapped_at,
                 table=table,
             )
@@ -2054,7 +2060,7 @@ def _record_tap_body(
         trips.absorb(claim.live, claim.totals, claim.origins)
     else:
         day = local_date(tapped_at)
-        trips.load(session, min(_month_start(day), day - timedelta(days=1)), tapped_at)
+        trips.load(session, _history_since(day), tapped_at)
     row = {
         "id": claim.tap_id if fast else _UNASSIGNED,  # else allocated with its trip's, below
         "terminal_id": terminal.id,
@@ -2110,10 +2116,15 @@ def _record_tap_body(
 # --- pricing glue for one trip --------------------------------------------------------------------
 
 
+def _row_of(trip: Trip) -> dict[str, Any]:
+    """A stored trip (ORM row) as the trip row the pricing works on."""
+    return {c: getattr(trip, c) for c in TRIP_COLUMNS}
+
+
 def price_trip(session: Session, trip: Trip, now: datetime) -> Trip:
     """Price a closed trip (ORM row) from the registry and the card's earlier rides; stores the
     breakdown on it with ``payment_status="pending"`` (``unpriced`` if the fare data cannot)."""
-    row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
+    row = _row_of(trip)
     _price_in_context(session, trip, row, now)
     for name in TRIP_COLUMNS:
         if name != "id":
@@ -2129,7 +2140,7 @@ def complete_charged_trip(
     rider's categories on the day, and the card's rides before it for caps, the volume discount
     and transfers. Returns the completed trip row; writes nothing (the fare adjustment does). A
     row the fare data cannot price comes back ``unpriced``."""
-    row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
+    row = _row_of(trip)
     if trip.incomplete == "no_exit":
         row.update(ended_at=late.tapped_at, to_stop_id=late.stop_id, exit_tap_id=late.id)
     else:
@@ -2148,7 +2159,7 @@ def reprice_later_ride(session: Session, trip: Trip, now: datetime) -> dict[str,
     """A charged ride priced again among the card's rides that started before it, as they are now
     (one of them was completed after the fact, so it may now be a transfer origin). Returns the
     trip row with the new price; writes nothing (the fare adjustment keeps it only if lower)."""
-    row = {c: getattr(trip, c) for c in TRIP_COLUMNS}
+    row = _row_of(trip)
     _price_among_earlier(session, trip, row, now)
     return row
 
@@ -2184,7 +2195,7 @@ def _price_among_earlier(session: Session, trip: Trip, row: dict[str, Any], now:
     holders = _lock_holders(session, [trip.card_id])
     table = fare_table(session)
     day = local_date(row["started_at"])
-    since = min(_month_start(day), day - timedelta(days=1))
+    since = _history_since(day)
     t = Trip.__table__.c
     earlier = session.execute(
         select(
@@ -2211,14 +2222,14 @@ def _price_among_earlier(session: Session, trip: Trip, row: dict[str, Any], now:
 
 
 def _price_in_context(session: Session, trip: Trip, row: dict[str, Any], now: datetime) -> None:
-    """Price ``row`` (the stored ``trip`` as it is, or completed) in place, among the card's other
-    rides from the month of its start on (locked): the trip's own stored fare is taken out of what
-    was loaded first, so it is not counted against itself."""
+    """Price ``row`` (the stored ``trip``) in place, among the card's other rides from the month of
+    its start on (locked): the trip's own stored fare is taken out of what was loaded first, so
+    it is not counted against itself."""
     holders = _lock_holders(session, [trip.card_id])
     table = fare_table(session)
     day = local_date(row["started_at"])
     trips = _Trips(table, holders, now, reentry=reentry_window())
-    trips.load(session, min(_month_start(day), day - timedelta(days=1)), row["started_at"])
+    trips.load(session, _history_since(day), row["started_at"])
     ledger = trips.ledgers[trip.card_id]
     if trip.id is not None and trip.priced_at is not None and trip.status != OPEN:
         ledger.remove(trip.id)  # loaded as a transfer origin, or re-priceable
@@ -2253,7 +2264,7 @@ def close_open_trips(session: Session, now: datetime, *, limit: int = 5000) -> i
     oldest = local_date(min(c.started_at for c in due))
     trips.load(
         session,
-        min(_month_start(oldest), oldest - timedelta(days=1)),
+        _history_since(oldest),
         min(c.started_at for c in due),
     )
     closed = 0
@@ -2554,7 +2565,7 @@ def upload_batch(
         first = local_date(accepted[0].tapped_at)  # type: ignore[arg-type]
         trips.load(
             session,
-            min(_month_start(first), first - timedelta(days=1)),
+            _history_since(first),
             accepted[0].tapped_at,  # type: ignore[arg-type]
         )
     trip_of: dict[int, dict[str, Any]] = {}

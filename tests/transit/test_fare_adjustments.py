@@ -23,6 +23,7 @@ from tests.transit.conftest import (
     count_rows,
     listing,
     no_exit_trip,
+    pausing,
     tap_online,
     trips_of,
     upload_one,
@@ -53,6 +54,23 @@ def adjustment_of(app, trip_id: int) -> FareAdjustment | None:
         db.session.expunge_all()
         db.session.remove()
     return row
+
+
+def adjust_while_another_job_waits_in_credit(app, sim_bank, monkeypatch) -> tuple[dict, dict]:
+    """Two adjustment jobs at once: the first stops inside the bank's ``credit`` while the second
+    runs to its end. Returns (first's summary, second's summary)."""
+    slow_credit, inside, release = pausing(sim_bank.credit)
+    monkeypatch.setattr(sim_bank, "credit", slow_credit)
+    first: list = []
+    job = threading.Thread(target=lambda: first.append(adjust(app)))
+    job.start()
+    try:
+        assert inside.wait(30)
+        second = adjust(app)
+    finally:
+        release.set()
+        job.join(30)
+    return first[0], second
 
 
 def refund_entries(app, trip_id: int) -> list[JournalEntry]:
@@ -412,24 +430,12 @@ def test_two_adjustment_jobs_at_once_refund_once(
 ):
     """One job is waiting for the bank's credit when a second starts: the second leaves the trip
     alone (adjusted, its refund asked moments ago), and the holder is refunded once."""
-    from tests.transit.conftest import pausing
-
     assert collect(app, ride.trip_id).status == "paid"
     ride.late_exit_offline(client)
-    slow_credit, inside, release = pausing(sim_bank.credit)
-    monkeypatch.setattr(sim_bank, "credit", slow_credit)
-    first: list = []
-    job = threading.Thread(target=lambda: first.append(adjust(app)))
-    job.start()
-    try:
-        assert inside.wait(30)
-        second = adjust(app)
-    finally:
-        release.set()
-        job.join(30)
+    first, second = adjust_while_another_job_waits_in_credit(app, sim_bank, monkeypatch)
 
     assert second["refunded"] == 0 and second["pending"] == 0
-    assert first[0]["refunded"] == 1
+    assert first["refunded"] == 1
     assert sim_bank.balance(ride.account) == 10_000 - FARE
     assert count_rows(app, FareAdjustment) == 1
     assert len(refund_entries(app, ride.trip_id)) == 1
@@ -704,8 +710,6 @@ def test_two_jobs_at_once_give_a_later_ride_its_discount_once(
 ):
     """The bus fare's refund is with the bank when a second job starts: the second finds the bus
     adjusted and its refund asked moments ago, and the holder gets the ¥1 once."""
-    from tests.transit.conftest import pausing
-
     assert collect(app, ride.trip_id).status == "paid"
     bus = bus_ride(
         app, client, make_transit_terminal, passenger, ride.exited + timedelta(seconds=5)
@@ -713,20 +717,10 @@ def test_two_jobs_at_once_give_a_later_ride_its_discount_once(
     ride.late_exit_offline(client)
     assert adjust(app)["refunded"] == 1  # the metro ride; the bus waits for its collection
     assert collect(app, bus.id).status == "paid"
-    slow_credit, inside, release = pausing(sim_bank.credit)
-    monkeypatch.setattr(sim_bank, "credit", slow_credit)
-    first: list = []
-    job = threading.Thread(target=lambda: first.append(adjust(app)))
-    job.start()
-    try:
-        assert inside.wait(30)
-        second = adjust(app)
-    finally:
-        release.set()
-        job.join(30)
+    first, second = adjust_while_another_job_waits_in_credit(app, sim_bank, monkeypatch)
 
     assert (second["refunded"], second["pending"], second["unchanged"]) == (0, 0, 0)
-    assert (first[0]["refunded"], first[0]["refunded_fen"]) == (1, TRANSFER_OFF)
+    assert (first["refunded"], first["refunded_fen"]) == (1, TRANSFER_OFF)
     assert sim_bank.balance(ride.account) == 10_000 - FARE - (BUS_FARE - TRANSFER_OFF)
     assert count_rows(app, FareAdjustment) == 2
     assert len(refund_entries(app, bus.id)) == 1
